@@ -1,0 +1,41 @@
+/* Every bound in keyquorum, with the reason for its value. Code refers to these names, never to
+ * bare numbers, and relationships between them are checked with static assertions below. */
+#ifndef KQ_BASE_LIMITS_H
+#define KQ_BASE_LIMITS_H
+
+/* Shamir over GF(2^8): x is one byte and 0 is the secret, so at most 255 shares. */
+#define KQ_SHAMIR_MAX_SHARES 255
+/* Largest secret Shamir splits: 64 KiB covers any key or key bundle; bigger data is enveloped. */
+#define KQ_SHAMIR_MAX_SECRET_BYTES 65536
+
+/* Participants (keepers, signers, DKG dealers) in one threshold group. Indices are 1..this; the
+ * bound keeps per-protocol tables small and matches the Shamir limit. */
+#define KQ_MAX_PARTICIPANTS 255
+/* Largest threshold t of a scalar sharing (commitment vectors hold t points). */
+#define KQ_MAX_THRESHOLD KQ_MAX_PARTICIPANTS
+
+/* Key identifiers (names) in labels and transcripts. */
+#define KQ_MAX_KEY_ID_BYTES 128
+/* Encryption context: pairs, and the size of one key and one value. */
+#define KQ_MAX_CONTEXT_PAIRS       64
+#define KQ_MAX_CONTEXT_KEY_BYTES   128
+#define KQ_MAX_CONTEXT_VALUE_BYTES 1024
+/* Canonical label: tag, key id, version, type and every context pair with length prefixes. */
+#define KQ_MAX_LABEL_BYTES                                                                         \
+    (64 + KQ_MAX_KEY_ID_BYTES + 16 +                                                               \
+     KQ_MAX_CONTEXT_PAIRS * (8 + KQ_MAX_CONTEXT_KEY_BYTES + KQ_MAX_CONTEXT_VALUE_BYTES))
+
+/* Plaintext of one `data` ciphertext: bulk data belongs in client-side envelope encryption. */
+#define KQ_MAX_DATA_PLAINTEXT_BYTES (1024 * 1024)
+
+/* A FROST message to sign (the API signs digests or short messages). */
+#define KQ_MAX_SIGN_MESSAGE_BYTES (64 * 1024)
+
+/* Lines read by the offline CLI, in bytes (hex of the largest Shamir share plus newline). */
+#define KQ_CLI_MAX_LINE_BYTES (2 * (KQ_SHAMIR_MAX_SECRET_BYTES + 1) + 2)
+
+_Static_assert(KQ_SHAMIR_MAX_SHARES <= 255, "GF(2^8) has 255 nonzero x coordinates");
+_Static_assert(KQ_MAX_PARTICIPANTS <= KQ_SHAMIR_MAX_SHARES, "participants fit a Shamir split");
+_Static_assert(KQ_MAX_THRESHOLD <= KQ_MAX_PARTICIPANTS, "threshold at most participants");
+
+#endif

@@ -1,0 +1,11 @@
+/* The offline CLI's subcommands. Each takes the arguments after its name and returns the
+ * process exit code: 0 success, 1 a negative answer (an invalid signature), 2 a usage or input
+ * error (message on stderr). */
+#ifndef KQ_CLI_CLI_H
+#define KQ_CLI_CLI_H
+
+int kq_cli_shamir(int argc, char **argv);
+int kq_cli_frost(int argc, char **argv);
+int kq_cli_demo(int argc, char **argv);
+
+#endif

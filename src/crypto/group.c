@@ -1,0 +1,444 @@
+/* ristretto255 helpers over libsodium. Invariants: every scalar handed to libsodium's scalarmult
+ * is canonical (it ignores the top bit otherwise), every point from outside is checked before
+ * use, and the identity is rejected explicitly wherever it is forbidden (libsodium's
+ * is_valid_point accepts it). */
+#include "crypto/group.h"
+
+#include <string.h>
+
+#include "base/limits.h"
+#include "base/mem.h"
+
+size_t kq_scalarbytes(void)
+{
+    return KQ_SCALARBYTES;
+}
+
+size_t kq_pointbytes(void)
+{
+    return KQ_POINTBYTES;
+}
+
+size_t kq_proofbytes(void)
+{
+    return KQ_PROOFBYTES;
+}
+
+KQ_STATIC_ASSERT(KQ_SCALARBYTES == crypto_core_ristretto255_SCALARBYTES, "scalar size");
+KQ_STATIC_ASSERT(KQ_POINTBYTES == crypto_core_ristretto255_BYTES, "point size");
+KQ_STATIC_ASSERT(KQ_PROOFBYTES == 2 * KQ_SCALARBYTES, "proof is c || z");
+
+/* ---- Transcript ------------------------------------------------------------------------- */
+
+static void ts_put_len(struct kq_ts *ts, uint64_t len)
+{
+    uint8_t be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(len >> (56 - 8 * i));
+    crypto_hash_sha512_update(&ts->st, be, sizeof be);
+}
+
+void kq_ts_init(struct kq_ts *ts, const char *dst)
+{
+    KQ_ASSERT(ts != NULL && dst != NULL);
+    size_t n = strlen(dst);
+    KQ_ASSERT(n > 0);
+    crypto_hash_sha512_init(&ts->st);
+    ts_put_len(ts, n);
+    crypto_hash_sha512_update(&ts->st, (const uint8_t *)dst, n);
+}
+
+void kq_ts_put(struct kq_ts *ts, const void *data, size_t len)
+{
+    KQ_ASSERT(data != NULL || len == 0);
+    ts_put_len(ts, len);
+    if (len > 0)
+        crypto_hash_sha512_update(&ts->st, data, len);
+}
+
+void kq_ts_put_u32(struct kq_ts *ts, uint32_t v)
+{
+    uint8_t be[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    kq_ts_put(ts, be, sizeof be);
+}
+
+void kq_ts_digest(struct kq_ts *ts, uint8_t out[64])
+{
+    crypto_hash_sha512_final(&ts->st, out);
+    kq_wipe(ts, sizeof *ts);
+}
+
+void kq_ts_scalar(struct kq_ts *ts, uint8_t out[KQ_SCALARBYTES])
+{
+    uint8_t h[64];
+    kq_ts_digest(ts, h);
+    crypto_core_ristretto255_scalar_reduce(out, h);
+    kq_wipe(h, sizeof h);
+}
+
+void kq_ts_point(struct kq_ts *ts, uint8_t out[KQ_POINTBYTES])
+{
+    uint8_t h[64];
+    kq_ts_digest(ts, h);
+    crypto_core_ristretto255_from_hash(out, h);
+    kq_wipe(h, sizeof h);
+}
+
+void kq_ts_wipe(struct kq_ts *ts)
+{
+    kq_wipe(ts, sizeof *ts);
+}
+
+/* ---- Scalars ---------------------------------------------------------------------------- */
+
+void kq_sc_random(uint8_t out[KQ_SCALARBYTES])
+{
+    do {
+        crypto_core_ristretto255_scalar_random(out);
+    } while (kq_sc_is_zero(out));
+}
+
+void kq_sc_nonce(uint8_t out[KQ_SCALARBYTES], const uint8_t *secret, size_t secret_len)
+{
+    uint8_t rnd[32];
+    struct kq_ts ts;
+    do {
+        kq_random(rnd, sizeof rnd);
+        kq_ts_init(&ts, "keyquorum/v1/nonce");
+        kq_ts_put(&ts, rnd, sizeof rnd);
+        kq_ts_put(&ts, secret, secret_len);
+        kq_ts_scalar(&ts, out);
+    } while (kq_sc_is_zero(out));
+    kq_wipe(rnd, sizeof rnd);
+}
+
+int kq_sc_is_canonical(const uint8_t s[KQ_SCALARBYTES])
+{
+    uint8_t wide[64] = {0};
+    uint8_t red[KQ_SCALARBYTES];
+    memcpy(wide, s, KQ_SCALARBYTES);
+    crypto_core_ristretto255_scalar_reduce(red, wide);
+    int eq = kq_ct_eq(red, s, KQ_SCALARBYTES);
+    kq_wipe(wide, sizeof wide);
+    kq_wipe(red, sizeof red);
+    return eq;
+}
+
+int kq_sc_is_zero(const uint8_t s[KQ_SCALARBYTES])
+{
+    return sodium_is_zero(s, KQ_SCALARBYTES);
+}
+
+enum kq_err kq_sc_check(const uint8_t s[KQ_SCALARBYTES])
+{
+    KQ_ENSURE(kq_sc_is_canonical(s) && !kq_sc_is_zero(s), KQ_ERR_BAD_SCALAR);
+    return KQ_OK;
+}
+
+void kq_sc_from_u32(uint8_t out[KQ_SCALARBYTES], uint32_t v)
+{
+    memset(out, 0, KQ_SCALARBYTES);
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---- Points ----------------------------------------------------------------------------- */
+
+int kq_pt_is_identity(const uint8_t p[KQ_POINTBYTES])
+{
+    /* ristretto255 encodings are canonical; the identity's is all zeros. */
+    return sodium_is_zero(p, KQ_POINTBYTES);
+}
+
+enum kq_err kq_pt_check_allow_identity(const uint8_t p[KQ_POINTBYTES])
+{
+    KQ_ENSURE(crypto_core_ristretto255_is_valid_point(p) == 1, KQ_ERR_BAD_POINT);
+    return KQ_OK;
+}
+
+enum kq_err kq_pt_check(const uint8_t p[KQ_POINTBYTES])
+{
+    KQ_GUARD(kq_pt_check_allow_identity(p));
+    KQ_ENSURE(!kq_pt_is_identity(p), KQ_ERR_BAD_POINT);
+    return KQ_OK;
+}
+
+enum kq_err kq_pt_mul(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES],
+                      const uint8_t p[KQ_POINTBYTES])
+{
+    KQ_ASSERT(kq_sc_is_canonical(s));
+    if (crypto_scalarmult_ristretto255(out, s, p) != 0) {
+        memset(out, 0, KQ_POINTBYTES);
+        return KQ_ERR_BAD_POINT;
+    }
+    return KQ_OK;
+}
+
+void kq_pt_mul_base(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES])
+{
+    KQ_ASSERT(kq_sc_is_canonical(s));
+    if (crypto_scalarmult_ristretto255_base(out, s) != 0)
+        memset(out, 0, KQ_POINTBYTES); /* s = 0: the identity */
+}
+
+enum kq_err kq_pt_add(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
+                      const uint8_t b[KQ_POINTBYTES])
+{
+    KQ_ENSURE(crypto_core_ristretto255_add(out, a, b) == 0, KQ_ERR_BAD_POINT);
+    return KQ_OK;
+}
+
+enum kq_err kq_pt_sub(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
+                      const uint8_t b[KQ_POINTBYTES])
+{
+    KQ_ENSURE(crypto_core_ristretto255_sub(out, a, b) == 0, KQ_ERR_BAD_POINT);
+    return KQ_OK;
+}
+
+/* out = s * p where p may be the identity and s may be zero (result: the identity). */
+static enum kq_err mul_allow_identity(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES],
+                                      const uint8_t p[KQ_POINTBYTES])
+{
+    KQ_GUARD(kq_pt_check_allow_identity(p));
+    if (kq_pt_is_identity(p) || kq_sc_is_zero(s)) {
+        memset(out, 0, KQ_POINTBYTES);
+        return KQ_OK;
+    }
+    return kq_pt_mul(out, s, p); /* a nonzero scalar times a non-identity point is not identity */
+}
+
+enum kq_err kq_pt_lincomb(uint8_t out[KQ_POINTBYTES], const uint8_t (*s)[KQ_SCALARBYTES],
+                          const uint8_t (*p)[KQ_POINTBYTES], size_t n)
+{
+    uint8_t acc[KQ_POINTBYTES] = {0};
+    uint8_t term[KQ_POINTBYTES];
+    for (size_t i = 0; i < n; i++) {
+        KQ_GUARD(mul_allow_identity(term, s[i], p[i]));
+        KQ_GUARD(kq_pt_add(acc, acc, term));
+    }
+    memcpy(out, acc, KQ_POINTBYTES);
+    return KQ_OK;
+}
+
+/* ---- Polynomials and Lagrange ------------------------------------------------------------ */
+
+void kq_poly_eval(uint8_t out[KQ_SCALARBYTES], const uint8_t (*c)[KQ_SCALARBYTES], size_t t,
+                  uint32_t x)
+{
+    uint8_t xs[KQ_SCALARBYTES];
+    uint8_t acc[KQ_SCALARBYTES];
+    KQ_ASSERT(t >= 1 && t <= KQ_MAX_THRESHOLD);
+    kq_sc_from_u32(xs, x);
+    memcpy(acc, c[t - 1], KQ_SCALARBYTES);
+    for (size_t j = t - 1; j-- > 0;) {
+        crypto_core_ristretto255_scalar_mul(acc, acc, xs);
+        crypto_core_ristretto255_scalar_add(acc, acc, c[j]);
+    }
+    memcpy(out, acc, KQ_SCALARBYTES);
+    kq_wipe(acc, sizeof acc);
+}
+
+enum kq_err kq_indices_check(const uint32_t *xs, size_t n)
+{
+    uint8_t seen[KQ_MAX_PARTICIPANTS + 1] = {0};
+    KQ_ENSURE(n <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
+    for (size_t i = 0; i < n; i++) {
+        KQ_ENSURE(xs[i] != 0, KQ_ERR_ZERO_INDEX);
+        KQ_ENSURE(xs[i] <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
+        KQ_ENSURE(!seen[xs[i]], KQ_ERR_DUPLICATE_INDEX);
+        seen[xs[i]] = 1;
+    }
+    return KQ_OK;
+}
+
+enum kq_err kq_lagrange(uint8_t out[KQ_SCALARBYTES], const uint32_t *xs, size_t n, size_t j,
+                        uint32_t at)
+{
+    uint8_t num[KQ_SCALARBYTES], den[KQ_SCALARBYTES], a[KQ_SCALARBYTES], b[KQ_SCALARBYTES];
+    uint8_t xj[KQ_SCALARBYTES], xm[KQ_SCALARBYTES], xat[KQ_SCALARBYTES];
+    KQ_ENSURE(n >= 1 && j < n, KQ_ERR_INVALID_ARG);
+    KQ_GUARD(kq_indices_check(xs, n));
+    kq_sc_from_u32(num, 1);
+    kq_sc_from_u32(den, 1);
+    kq_sc_from_u32(xj, xs[j]);
+    kq_sc_from_u32(xat, at);
+    for (size_t m = 0; m < n; m++) {
+        if (m == j)
+            continue;
+        kq_sc_from_u32(xm, xs[m]);
+        crypto_core_ristretto255_scalar_sub(a, xat, xm);
+        crypto_core_ristretto255_scalar_mul(num, num, a);
+        crypto_core_ristretto255_scalar_sub(b, xj, xm);
+        crypto_core_ristretto255_scalar_mul(den, den, b);
+    }
+    /* den is a product of nonzero differences of distinct indices < L: never zero. */
+    KQ_ASSERT(crypto_core_ristretto255_scalar_invert(den, den) == 0);
+    crypto_core_ristretto255_scalar_mul(out, num, den);
+    return KQ_OK;
+}
+
+/* ---- Feldman VSS -------------------------------------------------------------------------- */
+
+enum kq_err kq_vss_deal(uint8_t (*coeffs)[KQ_SCALARBYTES], uint8_t (*commits)[KQ_POINTBYTES],
+                        uint8_t (*shares)[KQ_SCALARBYTES], const uint8_t *secret, size_t t,
+                        size_t n)
+{
+    KQ_ENSURE(t >= 1 && t <= n && n <= KQ_MAX_PARTICIPANTS, KQ_ERR_INVALID_ARG);
+    if (secret != NULL) {
+        KQ_ENSURE(kq_sc_is_canonical(secret), KQ_ERR_BAD_SCALAR);
+        memcpy(coeffs[0], secret, KQ_SCALARBYTES);
+    } else {
+        kq_sc_random(coeffs[0]);
+    }
+    for (size_t j = 1; j < t; j++)
+        kq_sc_random(coeffs[j]);
+    for (size_t j = 0; j < t; j++)
+        kq_pt_mul_base(commits[j], coeffs[j]);
+    for (size_t i = 0; i < n; i++)
+        kq_poly_eval(shares[i], (const uint8_t(*)[KQ_SCALARBYTES])coeffs, t, (uint32_t)(i + 1));
+    return KQ_OK;
+}
+
+enum kq_err kq_vss_eval_commits(uint8_t out[KQ_POINTBYTES], const uint8_t (*commits)[KQ_POINTBYTES],
+                                size_t t, uint32_t x)
+{
+    uint8_t xs[KQ_SCALARBYTES];
+    uint8_t acc[KQ_POINTBYTES];
+    KQ_ENSURE(t >= 1 && t <= KQ_MAX_THRESHOLD, KQ_ERR_INVALID_ARG);
+    KQ_ENSURE(x >= 1 && x <= KQ_MAX_PARTICIPANTS, KQ_ERR_INVALID_ARG);
+    kq_sc_from_u32(xs, x);
+    KQ_GUARD(kq_pt_check_allow_identity(commits[t - 1]));
+    memcpy(acc, commits[t - 1], KQ_POINTBYTES);
+    for (size_t j = t - 1; j-- > 0;) { /* Horner: acc = x * acc + C_j */
+        KQ_GUARD(mul_allow_identity(acc, xs, acc));
+        KQ_GUARD(kq_pt_check_allow_identity(commits[j]));
+        KQ_GUARD(kq_pt_add(acc, acc, commits[j]));
+    }
+    memcpy(out, acc, KQ_POINTBYTES);
+    return KQ_OK;
+}
+
+enum kq_err kq_vss_verify_share(const uint8_t share[KQ_SCALARBYTES], uint32_t x,
+                                const uint8_t (*commits)[KQ_POINTBYTES], size_t t)
+{
+    uint8_t lhs[KQ_POINTBYTES], rhs[KQ_POINTBYTES];
+    KQ_ENSURE(kq_sc_is_canonical(share), KQ_ERR_BAD_SCALAR);
+    KQ_GUARD(kq_vss_eval_commits(rhs, commits, t, x));
+    kq_pt_mul_base(lhs, share);
+    KQ_ENSURE(kq_ct_eq(lhs, rhs, KQ_POINTBYTES), KQ_ERR_BAD_SHARE);
+    return KQ_OK;
+}
+
+/* ---- Proofs ------------------------------------------------------------------------------ */
+
+/* z = k + c * x */
+static void sc_muladd(uint8_t z[KQ_SCALARBYTES], const uint8_t k[KQ_SCALARBYTES],
+                      const uint8_t c[KQ_SCALARBYTES], const uint8_t x[KQ_SCALARBYTES])
+{
+    uint8_t cx[KQ_SCALARBYTES];
+    crypto_core_ristretto255_scalar_mul(cx, c, x);
+    crypto_core_ristretto255_scalar_add(z, k, cx);
+    kq_wipe(cx, sizeof cx);
+}
+
+/* out = z * P - c * Q, P the base point when p is NULL. Used to recompute commitments T. */
+static enum kq_err recompute(uint8_t out[KQ_POINTBYTES], const uint8_t z[KQ_SCALARBYTES],
+                             const uint8_t *p, const uint8_t c[KQ_SCALARBYTES],
+                             const uint8_t Q[KQ_POINTBYTES])
+{
+    uint8_t zp[KQ_POINTBYTES], cq[KQ_POINTBYTES];
+    if (p == NULL)
+        kq_pt_mul_base(zp, z);
+    else
+        KQ_GUARD(mul_allow_identity(zp, z, p));
+    KQ_GUARD(mul_allow_identity(cq, c, Q));
+    return kq_pt_sub(out, zp, cq);
+}
+
+enum kq_err kq_schnorr_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                             const uint8_t x[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES])
+{
+    uint8_t k[KQ_SCALARBYTES], T[KQ_POINTBYTES];
+    struct kq_ts ts = *bind;
+    KQ_GUARD(kq_pt_check(X));
+    kq_sc_nonce(k, x, KQ_SCALARBYTES);
+    kq_pt_mul_base(T, k);
+    kq_ts_put(&ts, X, KQ_POINTBYTES);
+    kq_ts_put(&ts, T, KQ_POINTBYTES);
+    kq_ts_scalar(&ts, proof);
+    sc_muladd(proof + KQ_SCALARBYTES, k, proof, x);
+    kq_wipe(k, sizeof k);
+    return KQ_OK;
+}
+
+enum kq_err kq_schnorr_verify(const uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                              const uint8_t X[KQ_POINTBYTES])
+{
+    const uint8_t *c = proof, *z = proof + KQ_SCALARBYTES;
+    uint8_t T[KQ_POINTBYTES], c2[KQ_SCALARBYTES];
+    struct kq_ts ts = *bind;
+    KQ_ENSURE(kq_pt_check(X) == KQ_OK, KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(kq_sc_is_canonical(c) && kq_sc_is_canonical(z), KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(recompute(T, z, NULL, c, X) == KQ_OK, KQ_ERR_BAD_PROOF);
+    kq_ts_put(&ts, X, KQ_POINTBYTES);
+    kq_ts_put(&ts, T, KQ_POINTBYTES);
+    kq_ts_scalar(&ts, c2);
+    KQ_ENSURE(kq_ct_eq(c, c2, KQ_SCALARBYTES), KQ_ERR_BAD_PROOF);
+    return KQ_OK;
+}
+
+static void dleq_challenge(uint8_t c[KQ_SCALARBYTES], const struct kq_ts *bind, const uint8_t *g,
+                           const uint8_t A[KQ_POINTBYTES], const uint8_t H[KQ_POINTBYTES],
+                           const uint8_t B[KQ_POINTBYTES], const uint8_t T1[KQ_POINTBYTES],
+                           const uint8_t T2[KQ_POINTBYTES])
+{
+    struct kq_ts ts = *bind;
+    /* An empty field stands for the standard base point, so the two cases never collide. */
+    kq_ts_put(&ts, g, g == NULL ? 0 : KQ_POINTBYTES);
+    kq_ts_put(&ts, A, KQ_POINTBYTES);
+    kq_ts_put(&ts, H, KQ_POINTBYTES);
+    kq_ts_put(&ts, B, KQ_POINTBYTES);
+    kq_ts_put(&ts, T1, KQ_POINTBYTES);
+    kq_ts_put(&ts, T2, KQ_POINTBYTES);
+    kq_ts_scalar(&ts, c);
+}
+
+enum kq_err kq_dleq_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                          const uint8_t x[KQ_SCALARBYTES], const uint8_t *g,
+                          const uint8_t A[KQ_POINTBYTES], const uint8_t H[KQ_POINTBYTES],
+                          const uint8_t B[KQ_POINTBYTES])
+{
+    uint8_t k[KQ_SCALARBYTES], T1[KQ_POINTBYTES], T2[KQ_POINTBYTES];
+    enum kq_err err = KQ_OK;
+    KQ_GUARD(kq_pt_check(H));
+    if (g != NULL)
+        KQ_GUARD(kq_pt_check(g));
+    kq_sc_nonce(k, x, KQ_SCALARBYTES);
+    if (g == NULL)
+        kq_pt_mul_base(T1, k);
+    else
+        KQ_TRY(kq_pt_mul(T1, k, g));
+    KQ_TRY(kq_pt_mul(T2, k, H));
+    dleq_challenge(proof, bind, g, A, H, B, T1, T2);
+    sc_muladd(proof + KQ_SCALARBYTES, k, proof, x);
+out:
+    kq_wipe(k, sizeof k);
+    return err;
+}
+
+enum kq_err kq_dleq_verify(const uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                           const uint8_t *g, const uint8_t A[KQ_POINTBYTES],
+                           const uint8_t H[KQ_POINTBYTES], const uint8_t B[KQ_POINTBYTES])
+{
+    const uint8_t *c = proof, *z = proof + KQ_SCALARBYTES;
+    uint8_t T1[KQ_POINTBYTES], T2[KQ_POINTBYTES], c2[KQ_SCALARBYTES];
+    KQ_ENSURE(g == NULL || kq_pt_check(g) == KQ_OK, KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(kq_pt_check(A) == KQ_OK && kq_pt_check(H) == KQ_OK && kq_pt_check(B) == KQ_OK,
+              KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(kq_sc_is_canonical(c) && kq_sc_is_canonical(z), KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(recompute(T1, z, g, c, A) == KQ_OK, KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(recompute(T2, z, H, c, B) == KQ_OK, KQ_ERR_BAD_PROOF);
+    dleq_challenge(c2, bind, g, A, H, B, T1, T2);
+    KQ_ENSURE(kq_ct_eq(c, c2, KQ_SCALARBYTES), KQ_ERR_BAD_PROOF);
+    return KQ_OK;
+}

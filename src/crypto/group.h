@@ -1,0 +1,137 @@
+/* The ristretto255 layer every threshold construction stands on: domain-separated transcript
+ * hashing, scalar and point checks, polynomials and Lagrange coefficients, Feldman VSS, and the
+ * Schnorr and Chaum-Pedersen (DLEQ) proofs. Scalars and points are 32-byte arrays in libsodium's
+ * encoding (scalars little-endian, reduced mod L). Nothing here keeps state between calls. */
+#ifndef KQ_CRYPTO_GROUP_H
+#define KQ_CRYPTO_GROUP_H
+
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/assert.h"
+
+#define KQ_SCALARBYTES 32
+#define KQ_POINTBYTES  32
+#define KQ_PROOFBYTES  64 /* Schnorr and DLEQ proofs: challenge c || response z */
+
+size_t kq_scalarbytes(void);
+size_t kq_pointbytes(void);
+size_t kq_proofbytes(void);
+
+/* ---- Transcript hashing ---------------------------------------------------------------------
+ * SHA-512 over a domain-separation tag and length-prefixed fields:
+ *   SHA-512( u64le(len(dst)) || dst || u64le(len(f1)) || f1 || ... )
+ * so no two different field sequences hash alike. A transcript is copied by value to fork it
+ * (bind a common prefix once, then finish several hashes). Finishing wipes the state. */
+struct kq_ts {
+    crypto_hash_sha512_state st;
+};
+
+void kq_ts_init(struct kq_ts *ts, const char *dst);
+void kq_ts_put(struct kq_ts *ts, const void *data, size_t len);
+void kq_ts_put_u32(struct kq_ts *ts, uint32_t v); /* as a 4-byte big-endian field */
+/* Finish into a scalar: the 64-byte digest reduced mod L. */
+void kq_ts_scalar(struct kq_ts *ts, uint8_t out[KQ_SCALARBYTES]);
+/* Finish into a point: the 64-byte digest mapped by ristretto255 from_hash (RFC 9496 §4.3.4). */
+void kq_ts_point(struct kq_ts *ts, uint8_t out[KQ_POINTBYTES]);
+/* Finish into the raw 64-byte digest. */
+void kq_ts_digest(struct kq_ts *ts, uint8_t out[64]);
+/* Wipe without finishing (a transcript that absorbed a secret and is abandoned). */
+void kq_ts_wipe(struct kq_ts *ts);
+
+/* ---- Scalars ---------------------------------------------------------------------------- */
+/* A uniformly random nonzero scalar. */
+void kq_sc_random(uint8_t out[KQ_SCALARBYTES]);
+/* A nonzero nonce scalar hedged with secret material: H(dst "kq/nonce", random32, secret). A
+ * broken RNG then still yields distinct nonces for distinct secrets. */
+void kq_sc_nonce(uint8_t out[KQ_SCALARBYTES], const uint8_t *secret, size_t secret_len);
+/* 1 if s < L (the canonical encoding of a scalar), else 0. Constant time. */
+int kq_sc_is_canonical(const uint8_t s[KQ_SCALARBYTES]);
+/* 1 if s is zero. Constant time. */
+int kq_sc_is_zero(const uint8_t s[KQ_SCALARBYTES]);
+/* KQ_OK if s is canonical and nonzero, else KQ_ERR_BAD_SCALAR. */
+KQ_MUST_USE enum kq_err kq_sc_check(const uint8_t s[KQ_SCALARBYTES]);
+void kq_sc_from_u32(uint8_t out[KQ_SCALARBYTES], uint32_t v);
+
+/* ---- Points ----------------------------------------------------------------------------- */
+/* KQ_OK if p is a canonical ristretto255 encoding and not the identity, else KQ_ERR_BAD_POINT. */
+KQ_MUST_USE enum kq_err kq_pt_check(const uint8_t p[KQ_POINTBYTES]);
+/* Same, but the identity is accepted (commitments to a zero coefficient). */
+KQ_MUST_USE enum kq_err kq_pt_check_allow_identity(const uint8_t p[KQ_POINTBYTES]);
+int kq_pt_is_identity(const uint8_t p[KQ_POINTBYTES]);
+/* out = s * p. KQ_ERR_BAD_POINT if p is invalid or the result is the identity (s = 0). */
+KQ_MUST_USE enum kq_err kq_pt_mul(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES],
+                                  const uint8_t p[KQ_POINTBYTES]);
+/* out = s * G, where s = 0 gives the identity (all-zero encoding). Never fails. */
+void kq_pt_mul_base(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES]);
+/* out = a + b, out = a - b; identities allowed. KQ_ERR_BAD_POINT on an invalid encoding. */
+KQ_MUST_USE enum kq_err kq_pt_add(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
+                                  const uint8_t b[KQ_POINTBYTES]);
+KQ_MUST_USE enum kq_err kq_pt_sub(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
+                                  const uint8_t b[KQ_POINTBYTES]);
+/* out = sum s[i] * p[i] over n terms; zero scalars and identity points contribute nothing and the
+ * result may be the identity. KQ_ERR_BAD_POINT on an invalid encoding. */
+KQ_MUST_USE enum kq_err kq_pt_lincomb(uint8_t out[KQ_POINTBYTES],
+                                      const uint8_t (*s)[KQ_SCALARBYTES],
+                                      const uint8_t (*p)[KQ_POINTBYTES], size_t n);
+
+/* ---- Polynomials and Lagrange ------------------------------------------------------------
+ * Participants are numbered 1..KQ_MAX_PARTICIPANTS; index 0 is where the secret lives. */
+/* out = f(x) for f with coefficients c[0..t) (c[0] the constant term). */
+void kq_poly_eval(uint8_t out[KQ_SCALARBYTES], const uint8_t (*c)[KQ_SCALARBYTES], size_t t,
+                  uint32_t x);
+/* KQ_OK if every index is in 1..KQ_MAX_PARTICIPANTS and all are distinct; KQ_ERR_ZERO_INDEX,
+ * KQ_ERR_LIMIT or KQ_ERR_DUPLICATE_INDEX otherwise. */
+KQ_MUST_USE enum kq_err kq_indices_check(const uint32_t *xs, size_t n);
+/* The Lagrange coefficient of xs[j] for interpolating at `at` over the points xs[0..n):
+ *   prod_{m != j} (at - xs[m]) / (xs[j] - xs[m]).
+ * Checks the indices as kq_indices_check does. `at` = 0 gives the coefficients that recover the
+ * secret. */
+KQ_MUST_USE enum kq_err kq_lagrange(uint8_t out[KQ_SCALARBYTES], const uint32_t *xs, size_t n,
+                                    size_t j, uint32_t at);
+
+/* ---- Feldman VSS -------------------------------------------------------------------------- */
+/* Deals secret (NULL: a fresh random nonzero secret) with threshold t among indices 1..n.
+ * coeffs (t scalars, secret) receives the polynomial, commits (t points) C_j = c_j * G (the
+ * identity when c_j = 0, as in a refresh), shares (n scalars, secret) f(1..n). The caller wipes
+ * coeffs and shares. KQ_ERR_INVALID_ARG unless 1 <= t <= n <= KQ_MAX_PARTICIPANTS. */
+KQ_MUST_USE enum kq_err kq_vss_deal(uint8_t (*coeffs)[KQ_SCALARBYTES],
+                                    uint8_t (*commits)[KQ_POINTBYTES],
+                                    uint8_t (*shares)[KQ_SCALARBYTES], const uint8_t *secret,
+                                    size_t t, size_t n);
+/* out = sum_j x^j * C_j: the public value f(x) * G implied by commitments (t points). */
+KQ_MUST_USE enum kq_err kq_vss_eval_commits(uint8_t out[KQ_POINTBYTES],
+                                            const uint8_t (*commits)[KQ_POINTBYTES], size_t t,
+                                            uint32_t x);
+/* KQ_OK if share * G == sum_j x^j C_j. KQ_ERR_BAD_SCALAR for a non-canonical share,
+ * KQ_ERR_BAD_POINT for a malformed commitment, KQ_ERR_BAD_SHARE when the equation fails. */
+KQ_MUST_USE enum kq_err kq_vss_verify_share(const uint8_t share[KQ_SCALARBYTES], uint32_t x,
+                                            const uint8_t (*commits)[KQ_POINTBYTES], size_t t);
+
+/* ---- Proofs ------------------------------------------------------------------------------
+ * Both proofs are (c, z), 64 bytes, Fiat-Shamir over a caller-prepared binding transcript: the
+ * caller initialises `bind` with its own tag and absorbs whatever the proof must be bound to
+ * (public key, label, request id). The proof functions copy bind and never modify it. */
+/* Schnorr proof of knowledge of x with X = x*G. T = k*G, c = H(bind, X, T), z = k + c*x. */
+KQ_MUST_USE enum kq_err kq_schnorr_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                                         const uint8_t x[KQ_SCALARBYTES],
+                                         const uint8_t X[KQ_POINTBYTES]);
+/* KQ_OK or KQ_ERR_BAD_PROOF (also for non-canonical c, z or an invalid X). Costs ~1.3 M. */
+KQ_MUST_USE enum kq_err kq_schnorr_verify(const uint8_t proof[KQ_PROOFBYTES],
+                                          const struct kq_ts *bind, const uint8_t X[KQ_POINTBYTES]);
+
+/* Chaum-Pedersen proof that log_G A = log_H B (= x), G the base point when g is NULL.
+ * T1 = k*G, T2 = k*H, c = H(bind, G?, A, H, B, T1, T2), z = k + c*x. */
+KQ_MUST_USE enum kq_err kq_dleq_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                                      const uint8_t x[KQ_SCALARBYTES], const uint8_t *g,
+                                      const uint8_t A[KQ_POINTBYTES],
+                                      const uint8_t H[KQ_POINTBYTES],
+                                      const uint8_t B[KQ_POINTBYTES]);
+/* KQ_OK or KQ_ERR_BAD_PROOF. A, H, B must be valid non-identity points. Costs ~3.3 M. */
+KQ_MUST_USE enum kq_err kq_dleq_verify(const uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                                       const uint8_t *g, const uint8_t A[KQ_POINTBYTES],
+                                       const uint8_t H[KQ_POINTBYTES],
+                                       const uint8_t B[KQ_POINTBYTES]);
+
+#endif
