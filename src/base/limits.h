@@ -14,6 +14,10 @@
 /* Largest threshold t of a scalar sharing (commitment vectors hold t points). */
 #define KQ_MAX_THRESHOLD KQ_MAX_PARTICIPANTS
 
+/* Members of one DKG committee (dealers or recipients): every recipient checks n dealings of t
+ * commitments and the ledger carries O(n^2) ciphertexts, so committees stay small. */
+#define KQ_DKG_MAX_PARTICIPANTS 64
+
 /* Key identifiers (names) in labels and transcripts. */
 #define KQ_MAX_KEY_ID_BYTES 128
 /* Encryption context: pairs, and the size of one key and one value. */
@@ -37,5 +41,6 @@
 _Static_assert(KQ_SHAMIR_MAX_SHARES <= 255, "GF(2^8) has 255 nonzero x coordinates");
 _Static_assert(KQ_MAX_PARTICIPANTS <= KQ_SHAMIR_MAX_SHARES, "participants fit a Shamir split");
 _Static_assert(KQ_MAX_THRESHOLD <= KQ_MAX_PARTICIPANTS, "threshold at most participants");
+_Static_assert(KQ_DKG_MAX_PARTICIPANTS <= KQ_MAX_PARTICIPANTS, "a DKG committee is a group");
 
 #endif
