@@ -7,6 +7,8 @@
 #define KQ_SHAMIR_MAX_SHARES 255
 /* Largest secret Shamir splits: 64 KiB covers any key or key bundle; bigger data is enveloped. */
 #define KQ_SHAMIR_MAX_SECRET_BYTES 65536
+/* Object identifiers bound into Shamir share commitments: names, not data, like key ids. */
+#define KQ_MAX_OBJECT_ID_BYTES 128
 
 /* Participants (keepers, signers, DKG dealers) in one threshold group. Indices are 1..this; the
  * bound keeps per-protocol tables small and matches the Shamir limit. */
