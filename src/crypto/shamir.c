@@ -134,7 +134,7 @@ static void planes_to_bytes(uint8_t *out, size_t n, const planes p)
 static void planes_broadcast(planes p, uint8_t c)
 {
     for (int i = 0; i < PLANES; i++)
-        p[i] = 0u - (uint64_t)((c >> i) & 1u);
+        p[i] = 0u - (uint64_t)(((unsigned)c >> i) & 1u);
 }
 
 /* One MSB-first shift-and-add step: r = r * X + a * bit, where bit is one plane of b. r * X
