@@ -527,6 +527,25 @@ static uint32_t name_culprit(const struct session *s, const struct kq_frost_publ
     return 0;
 }
 
+enum kq_err kq_frost_verify_shares(const struct kq_frost_public_package *pub,
+                                   const struct kq_frost_commitment *list, size_t n,
+                                   const uint8_t (*shares)[KQ_FROST_SHAREBYTES], const uint8_t *msg,
+                                   size_t msg_len, uint32_t *culprit)
+{
+    struct session s;
+    uint32_t bad = 0;
+    if (culprit != NULL)
+        *culprit = 0;
+    KQ_GUARD(check_public(pub));
+    KQ_GUARD(check_request(list, n, pub->max_signers, pub->threshold, msg, msg_len));
+    KQ_GUARD(session_init(&s, pub->group_public_key, list, n, msg, msg_len));
+    bad = name_culprit(&s, pub, list, n, shares);
+    if (culprit != NULL)
+        *culprit = bad;
+    KQ_ENSURE(bad == 0, KQ_ERR_BAD_SIGNATURE);
+    return KQ_OK;
+}
+
 enum kq_err kq_frost_aggregate(uint8_t sig[KQ_FROST_SIGBYTES],
                                const struct kq_frost_public_package *pub,
                                const struct kq_frost_commitment *list, size_t n,

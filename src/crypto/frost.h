@@ -147,6 +147,15 @@ KQ_MUST_USE enum kq_err kq_frost_verify_share(const struct kq_frost_public_packa
                                               uint32_t identifier,
                                               const uint8_t z_i[KQ_FROST_SHAREBYTES],
                                               const uint8_t *msg, size_t msg_len);
+/* verify_signature_share for every signer at once (the list derived once, so n + 1 scalar
+ * multiplications per share instead of 2n): shares[k] belongs to list[k].identifier. KQ_OK if
+ * all are valid; otherwise KQ_ERR_BAD_SIGNATURE and *culprit (may be NULL) receives the first
+ * invalid signer's identifier. Input errors as kq_frost_verify_share (*culprit 0). */
+KQ_MUST_USE enum kq_err kq_frost_verify_shares(const struct kq_frost_public_package *pub,
+                                               const struct kq_frost_commitment *list, size_t n,
+                                               const uint8_t (*shares)[KQ_FROST_SHAREBYTES],
+                                               const uint8_t *msg, size_t msg_len,
+                                               uint32_t *culprit);
 /* RFC 9591 aggregate(): sig = R || z with R the group commitment and z = sum z_i, where
  * shares[k] is the share of list[k].identifier; then the signature is verified under the group
  * key before it is released. If it does not verify, every share is checked

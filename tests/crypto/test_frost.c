@@ -206,6 +206,10 @@ static void test_round_trip(void **state)
             assert_int_equal(
                 kq_frost_verify_share(&r->pub, r->list, T, subsets[s][k], r->z[k], MSG, sizeof MSG),
                 KQ_OK);
+        uint32_t culprit = 7;
+        assert_int_equal(
+            kq_frost_verify_shares(&r->pub, r->list, T, r->z, MSG, sizeof MSG, &culprit), KQ_OK);
+        assert_int_equal(culprit, 0);
         assert_int_equal(
             kq_frost_aggregate(r->sig, &r->pub, r->list, T, r->z, MSG, sizeof MSG, NULL), KQ_OK);
         assert_int_equal(kq_frost_verify(r->sig, r->pub.group_public_key, MSG, sizeof MSG), KQ_OK);
@@ -324,6 +328,9 @@ static void test_cheater_identified(void **state)
     assert_int_equal(kq_frost_verify_share(&r->pub, r->list, T, 5, r->z[2], MSG, sizeof MSG),
                      KQ_OK);
     uint32_t culprit = 0;
+    assert_int_equal(kq_frost_verify_shares(&r->pub, r->list, T, r->z, MSG, sizeof MSG, &culprit),
+                     KQ_ERR_BAD_SIGNATURE);
+    assert_int_equal(culprit, 3);
     memset(r->sig, 0xaa, 64);
     assert_int_equal(
         kq_frost_aggregate(r->sig, &r->pub, r->list, T, r->z, MSG, sizeof MSG, &culprit),
@@ -500,6 +507,8 @@ static void test_coordinator_rejects_bad_lists(void **state)
     assert_int_equal(kq_frost_aggregate(sig, &r->pub, l, T, r->z, MSG, sizeof MSG, NULL),
                      KQ_ERR_DUPLICATE_INDEX);
     assert_int_equal(kq_frost_verify_share(&r->pub, l, T, 1, r->z[0], MSG, sizeof MSG),
+                     KQ_ERR_DUPLICATE_INDEX);
+    assert_int_equal(kq_frost_verify_shares(&r->pub, l, T, r->z, MSG, sizeof MSG, NULL),
                      KQ_ERR_DUPLICATE_INDEX);
     memcpy(l, r->list, sizeof l);
     mut_swap(l);
