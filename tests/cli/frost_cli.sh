@@ -33,7 +33,7 @@ flip() {
 
 python3 "$PYV" --self-test >/dev/null || fail "python verifier self-test"
 
-# RFC 9591 Appendix E.2 (FROST(ristretto255, SHA-512)), message "test".
+# RFC 9591 Appendix E.3 (FROST(ristretto255, SHA-512)), message "test".
 RFC_PK=e2a62f39eede11269e3bd5a7d97554f5ca384f9f6d3dd9c3c0d05083c7254f57
 RFC_SIG=fc45655fbc66bbffad654ea4ce5fdae253a49a64ace25d9adb62010dd9fb25552164141787162e5b4cab915b4aa45d94655dbb9ed7c378a53b980a0be220a802
 expect 0 "$KQ" frost verify --pubkey "$RFC_PK" --sig "$RFC_SIG" --msg 74657374

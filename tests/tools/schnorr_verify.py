@@ -156,7 +156,7 @@ def self_test():
     # RFC 9496 Appendix A.2: a non-canonical field encoding and a negative s are rejected.
     assert decode(bytes.fromhex("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")) is None
     assert decode(bytes.fromhex("0100000000000000000000000000000000000000000000000000000000000000")) is None
-    # RFC 9591 Appendix E.2: the group key and the final signature.
+    # RFC 9591 Appendix E.3: the group key and the final signature.
     sk = int.from_bytes(bytes.fromhex(
         "1b25a55e463cfd15cf14a5d3acc3d15053f08da49c8afcf3ab265f2ebc4f970b"), "little")
     pk = bytes.fromhex("e2a62f39eede11269e3bd5a7d97554f5ca384f9f6d3dd9c3c0d05083c7254f57")
