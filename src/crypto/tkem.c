@@ -222,8 +222,8 @@ enum kq_err kq_tkem_decode(struct kq_tkem_ct *ct, const uint8_t *in, size_t len)
 #define TEXT_MAGIC       "kq:v"
 #define TEXT_MAX_DIGITS  10 /* UINT32_MAX has 10 decimal digits */
 #define TEXT_B64_VARIANT sodium_base64_VARIANT_ORIGINAL
-KQ_STATIC_ASSERT(sizeof TEXT_MAGIC - 1 + TEXT_MAX_DIGITS == KQ_TKEM_TEXT_PREFIX_MAX,
-                 "prefix bound: magic and digits (the colon takes the NUL's place)");
+KQ_STATIC_ASSERT(sizeof TEXT_MAGIC - 1 + TEXT_MAX_DIGITS + 1 == KQ_TKEM_TEXT_PREFIX_MAX,
+                 "prefix bound: magic, digits and the colon");
 
 static enum kq_err put_decimal(struct kq_buf *b, uint32_t v)
 {

@@ -31,8 +31,8 @@
 /* Binary ciphertext size for a payload of n bytes. */
 #define KQ_TKEM_CTBYTES(n) (KQ_TKEM_HEADERBYTES + (n) + KQ_TKEM_TAGBYTES)
 #define KQ_TKEM_MAXCTBYTES KQ_TKEM_CTBYTES(KQ_MAX_DATA_PLAINTEXT_BYTES)
-/* Text form "kq:v<u32 decimal>:<base64>": the prefix is at most 14 bytes. */
-#define KQ_TKEM_TEXT_PREFIX_MAX 14
+/* Text form "kq:v<u32 decimal>:<base64>": the prefix is at most 15 bytes. */
+#define KQ_TKEM_TEXT_PREFIX_MAX 15
 #define KQ_TKEM_TEXTBYTES(n)    (KQ_TKEM_TEXT_PREFIX_MAX + 4 * ((KQ_TKEM_CTBYTES(n) + 2) / 3) + 1)
 
 size_t kq_tkem_headerbytes(void);
