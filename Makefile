@@ -2,10 +2,12 @@
 # with CMake. `make demo` and `make test` are the whole set-up on a fresh Debian 12.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build test asan bench demo fmt clean
+.PHONY: all deps build test asan bench demo fuzz fmt clean
 
 all: build
 
@@ -30,6 +32,19 @@ bench: build
 
 demo: build
 	@$(BUILD)/keyquorum demo
+
+# Coverage-guided fuzzing with clang's libFuzzer: each harness starts from seeds written by the
+# deterministic driver of the normal build, and runs FUZZ_SECONDS seconds.
+fuzz: build
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DKQ_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@set -e; for f in $(FUZZ_BUILD)/fuzz/fuzz_*; do \
+	  n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  $(BUILD)/fuzz/$$n --seeds $(FUZZ_BUILD)/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n 2>&1 | \
+	    grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	done
 
 fmt:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

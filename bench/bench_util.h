@@ -1,0 +1,60 @@
+/* Benchmark helpers: run an operation in batches until a time budget is spent, repeat, and
+ * report the median rate. Figures are printed beside the machine's primitive rates measured in
+ * the same run, so each reads as a ratio (M = one ristretto255 variable-base scalar
+ * multiplication). Never used by tests: timings are not assertions. */
+#ifndef KQ_BENCH_UTIL_H
+#define KQ_BENCH_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BENCH_REPEATS 5
+
+typedef void (*bench_fn)(void *ctx);
+
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median operations per second of fn over BENCH_REPEATS runs of about budget_s seconds each. */
+static inline double bench_rate(bench_fn fn, void *ctx, double budget_s)
+{
+    double rates[BENCH_REPEATS];
+    size_t batch = 1;
+    /* calibrate: grow the batch until one batch takes a tenth of the budget */
+    for (;;) {
+        double t0 = bench_now();
+        for (size_t i = 0; i < batch; i++)
+            fn(ctx);
+        double dt = bench_now() - t0;
+        if (dt >= budget_s / 10 || batch >= ((size_t)1 << 30))
+            break;
+        batch *= 2;
+    }
+    for (int r = 0; r < BENCH_REPEATS; r++) {
+        size_t ops = 0;
+        double t0 = bench_now(), dt;
+        do {
+            for (size_t i = 0; i < batch; i++)
+                fn(ctx);
+            ops += batch;
+            dt = bench_now() - t0;
+        } while (dt < budget_s);
+        rates[r] = (double)ops / dt;
+    }
+    qsort(rates, BENCH_REPEATS, sizeof rates[0], bench_cmp_double);
+    return rates[BENCH_REPEATS / 2];
+}
+
+#endif
