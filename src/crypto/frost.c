@@ -426,6 +426,7 @@ enum kq_err kq_frost_commit_with_randomness(struct kq_frost_nonces *nonces,
     kq_pt_mul_base(comm->binding, nonces->binding);
     nonces->identifier = kp->identifier;
     nonces->commitment = *comm;
+    nonces->self = nonces;
     nonces->state = KQ_FROST_NONCES_FRESH;
 out:
     if (err != KQ_OK) {
@@ -471,7 +472,7 @@ enum kq_err kq_frost_sign(uint8_t z_i[KQ_FROST_SHAREBYTES], struct kq_frost_nonc
     uint8_t lam[KQ_SCALARBYTES];
     size_t k = 0;
     enum kq_err err = KQ_OK;
-    KQ_CHECK(nonces->state == KQ_FROST_NONCES_FRESH, KQ_ERR_STATE);
+    KQ_CHECK(nonces->state == KQ_FROST_NONCES_FRESH && nonces->self == nonces, KQ_ERR_STATE);
     KQ_CHECK(nonces->identifier == kp->identifier, KQ_ERR_INVALID_ARG);
     KQ_CHECK(kq_sc_is_canonical(kp->signing_share), KQ_ERR_BAD_SCALAR);
     KQ_TRY(check_request(list, n, KQ_MAX_PARTICIPANTS, kp->threshold, msg, msg_len));

@@ -55,10 +55,12 @@ struct kq_frost_commitment {
     uint8_t binding[KQ_POINTBYTES];
 };
 
-/* Round-one secret state. Private to this module: callers only pass it from kq_frost_commit to
- * kq_frost_sign (or kq_frost_nonces_wipe). It holds the commitment it belongs to, so sign can
- * check that the coordinator's list carries this participant's own commitment. */
+/* Round-one secret state. Private to this module: callers only pass it, in place, from
+ * kq_frost_commit to kq_frost_sign (or kq_frost_nonces_wipe). It holds the commitment it belongs
+ * to, so sign can check that the coordinator's list carries this participant's own commitment,
+ * and its own address, so a copy moved elsewhere (a struct assignment, a memcpy) is refused. */
 struct kq_frost_nonces {
+    const void *self; /* where commit wrote it */
     uint32_t identifier;
     uint32_t state; /* KQ_FROST_NONCES_FRESH, or anything else: unusable */
     uint8_t hiding[KQ_SCALARBYTES];
@@ -124,12 +126,12 @@ void kq_frost_nonces_wipe(struct kq_frost_nonces *nonces);
 /* ---- Round two --------------------------------------------------------------------------- */
 
 /* RFC 9591 sign(): writes the signature share z_i over msg[0..msg_len) for the commitment list
- * list[0..n) (sorted by identifier, strictly ascending). Checks: nonces fresh (KQ_ERR_STATE
- * otherwise, e.g. a second use), msg_len <= KQ_MAX_SIGN_MESSAGE_BYTES (KQ_ERR_LIMIT), the list
- * (see kq_frost_check_commitments), n >= kp->threshold (KQ_ERR_THRESHOLD), the signer's own
- * identifier and exact commitment in the list (KQ_ERR_NOT_FOUND). The nonces are consumed and
- * wiped by this call whatever its result, so they can never sign twice. z_i is wiped on
- * failure. */
+ * list[0..n) (sorted by identifier, strictly ascending). Checks: nonces fresh and at the address
+ * commit wrote them (KQ_ERR_STATE otherwise: a second use, or a copy), msg_len <=
+ * KQ_MAX_SIGN_MESSAGE_BYTES (KQ_ERR_LIMIT), the list (see kq_frost_check_commitments), n >=
+ * kp->threshold (KQ_ERR_THRESHOLD), the signer's own identifier and exact commitment in the list
+ * (KQ_ERR_NOT_FOUND). The nonces are consumed and wiped by this call whatever its result, so they
+ * can never sign twice. z_i is wiped on failure. */
 KQ_MUST_USE enum kq_err kq_frost_sign(uint8_t z_i[KQ_FROST_SHAREBYTES],
                                       struct kq_frost_nonces *nonces,
                                       const struct kq_frost_key_package *kp,

@@ -62,22 +62,12 @@ static void vector_keys(const struct vector *v, struct kq_frost_key_package pkgs
     assert_int_equal(kq_frost_keygen_with_coefficients(pkgs, pub, coeffs, 2, 3), KQ_OK);
 }
 
-static void test_rfc9591_vector(void **state)
+/* Appendix C keygen: group key and every participant share. */
+static void vector_check_keys(const struct vector *v, const struct kq_frost_key_package pkgs[3],
+                              const struct kq_frost_public_package *pub)
 {
-    (void)state;
-    struct vector v;
-    vector_load(&v);
-    json_t *cfg = json_object_get(v.root, "config");
-    assert_int_equal(json_integer_value(json_object_get(cfg, "MIN_PARTICIPANTS")), 2);
-    assert_int_equal(json_integer_value(json_object_get(cfg, "MAX_PARTICIPANTS")), 3);
-    assert_string_equal(jstr(v.root, "context_string"), KQ_FROST_CONTEXT_STRING);
-
-    /* Key generation: group key and every participant share (Appendix C). */
-    struct kq_frost_key_package pkgs[3];
-    static struct kq_frost_public_package pub;
-    vector_keys(&v, pkgs, &pub);
-    assert_memory_equal(pub.group_public_key, v.pk, 32);
-    json_t *shares = json_object_get(json_object_get(v.root, "inputs"), "participant_shares");
+    assert_memory_equal(pub->group_public_key, v->pk, 32);
+    json_t *shares = json_object_get(json_object_get(v->root, "inputs"), "participant_shares");
     assert_int_equal(json_array_size(shares), 3);
     for (size_t i = 0; i < 3; i++) {
         json_t *s = json_array_get(shares, i);
@@ -85,25 +75,32 @@ static void test_rfc9591_vector(void **state)
         assert_int_equal(json_integer_value(json_object_get(s, "identifier")), i + 1);
         jhex(share, 32, s, "participant_share");
         assert_int_equal(pkgs[i].identifier, i + 1);
+        assert_int_equal(pkgs[i].threshold, 2);
         assert_memory_equal(pkgs[i].signing_share, share, 32);
-        assert_memory_equal(pkgs[i].group_public_key, v.pk, 32);
+        assert_memory_equal(pkgs[i].group_public_key, v->pk, 32);
     }
+}
 
-    /* Round one from the vector's randomness: nonces and commitments. */
-    json_t *r1 = json_object_get(v.root, "round_one_outputs");
+/* Round one from the vector's randomness: nonce_generate outputs, nonces and commitments. */
+static void vector_round_one(const struct vector *v, const struct kq_frost_key_package pkgs[3],
+                             struct kq_frost_nonces nonces[2], struct kq_frost_commitment list[2])
+{
+    json_t *r1 = json_object_get(v->root, "round_one_outputs");
     assert_int_equal(json_array_size(r1), 2);
-    struct kq_frost_nonces nonces[2];
-    struct kq_frost_commitment list[2];
     for (size_t k = 0; k < 2; k++) {
         json_t *o = json_array_get(r1, k);
         uint32_t id = (uint32_t)json_integer_value(json_object_get(o, "identifier"));
-        uint8_t hr[32], br[32], h[32], b[32], D[32], E[32];
+        uint8_t hr[32], br[32], h[32], b[32], D[32], E[32], out[32];
         jhex(hr, 32, o, "hiding_nonce_randomness");
         jhex(br, 32, o, "binding_nonce_randomness");
         jhex(h, 32, o, "hiding_nonce");
         jhex(b, 32, o, "binding_nonce");
         jhex(D, 32, o, "hiding_nonce_commitment");
         jhex(E, 32, o, "binding_nonce_commitment");
+        kq_frost_nonce_generate(out, hr, pkgs[id - 1].signing_share);
+        assert_memory_equal(out, h, 32);
+        kq_frost_nonce_generate(out, br, pkgs[id - 1].signing_share);
+        assert_memory_equal(out, b, 32);
         assert_int_equal(
             kq_frost_commit_with_randomness(&nonces[k], &list[k], &pkgs[id - 1], hr, br), KQ_OK);
         assert_memory_equal(nonces[k].hiding, h, 32);
@@ -114,43 +111,72 @@ static void test_rfc9591_vector(void **state)
     }
     assert_int_equal(list[0].identifier, 1);
     assert_int_equal(list[1].identifier, 3);
+}
 
-    /* Binding factor inputs and binding factors. */
+/* Binding factor inputs and binding factors. */
+static void vector_binding(const struct vector *v, const struct kq_frost_commitment list[2])
+{
+    json_t *r1 = json_object_get(v->root, "round_one_outputs");
     uint8_t rho[2][32];
-    kq_frost_binding_factors(rho, v.pk, list, 2, v.msg, v.msg_len);
+    kq_frost_binding_factors(rho, v->pk, list, 2, v->msg, v->msg_len);
     for (size_t k = 0; k < 2; k++) {
         json_t *o = json_array_get(r1, k);
         uint8_t input[KQ_FROST_RHO_INPUTBYTES], want_input[KQ_FROST_RHO_INPUTBYTES], want[32];
-        kq_frost_binding_factor_input(input, v.pk, list, 2, k, v.msg, v.msg_len);
+        kq_frost_binding_factor_input(input, v->pk, list, 2, k, v->msg, v->msg_len);
         jhex(want_input, sizeof want_input, o, "binding_factor_input");
         assert_memory_equal(input, want_input, sizeof input);
         jhex(want, 32, o, "binding_factor");
         assert_memory_equal(rho[k], want, 32);
     }
+}
 
-    /* Round two: signature shares, each verified by the coordinator. */
-    json_t *r2 = json_object_get(v.root, "round_two_outputs");
+/* Round two (each share also passes verify_share), aggregation and the final signature. */
+static void vector_round_two(const struct vector *v, const struct kq_frost_key_package pkgs[3],
+                             const struct kq_frost_public_package *pub,
+                             struct kq_frost_nonces nonces[2],
+                             const struct kq_frost_commitment list[2])
+{
+    json_t *r2 = json_object_get(v->root, "round_two_outputs");
     uint8_t z[2][32];
+    assert_int_equal(json_array_size(r2), 2);
     for (size_t k = 0; k < 2; k++) {
         json_t *o = json_array_get(r2, k);
         uint8_t want[32];
         uint32_t id = list[k].identifier;
         assert_int_equal(json_integer_value(json_object_get(o, "identifier")), id);
-        assert_int_equal(kq_frost_sign(z[k], &nonces[k], &pkgs[id - 1], list, 2, v.msg, v.msg_len),
-                         KQ_OK);
+        assert_int_equal(
+            kq_frost_sign(z[k], &nonces[k], &pkgs[id - 1], list, 2, v->msg, v->msg_len), KQ_OK);
         jhex(want, 32, o, "sig_share");
         assert_memory_equal(z[k], want, 32);
-        assert_int_equal(kq_frost_verify_share(&pub, list, 2, id, z[k], v.msg, v.msg_len), KQ_OK);
+        assert_int_equal(kq_frost_verify_share(pub, list, 2, id, z[k], v->msg, v->msg_len), KQ_OK);
     }
-
-    /* Aggregate: the final signature, which verifies. */
     uint8_t sig[64], want_sig[64];
     uint32_t culprit = 99;
-    assert_int_equal(kq_frost_aggregate(sig, &pub, list, 2, z, v.msg, v.msg_len, &culprit), KQ_OK);
+    assert_int_equal(kq_frost_aggregate(sig, pub, list, 2, z, v->msg, v->msg_len, &culprit), KQ_OK);
     assert_int_equal(culprit, 0);
-    jhex(want_sig, 64, json_object_get(v.root, "final_output"), "sig");
+    jhex(want_sig, 64, json_object_get(v->root, "final_output"), "sig");
     assert_memory_equal(sig, want_sig, 64);
-    assert_int_equal(kq_frost_verify(want_sig, v.pk, v.msg, v.msg_len), KQ_OK);
+    assert_int_equal(kq_frost_verify(want_sig, v->pk, v->msg, v->msg_len), KQ_OK);
+}
+
+static void test_rfc9591_vector(void **state)
+{
+    (void)state;
+    struct vector v;
+    struct kq_frost_key_package pkgs[3];
+    static struct kq_frost_public_package pub;
+    struct kq_frost_nonces nonces[2];
+    struct kq_frost_commitment list[2];
+    vector_load(&v);
+    json_t *cfg = json_object_get(v.root, "config");
+    assert_int_equal(json_integer_value(json_object_get(cfg, "MIN_PARTICIPANTS")), 2);
+    assert_int_equal(json_integer_value(json_object_get(cfg, "MAX_PARTICIPANTS")), 3);
+    assert_string_equal(jstr(v.root, "context_string"), KQ_FROST_CONTEXT_STRING);
+    vector_keys(&v, pkgs, &pub);
+    vector_check_keys(&v, pkgs, &pub);
+    vector_round_one(&v, pkgs, nonces, list);
+    vector_binding(&v, list);
+    vector_round_two(&v, pkgs, &pub, nonces, list);
     for (size_t i = 0; i < 3; i++)
         kq_frost_key_package_wipe(&pkgs[i]);
     json_decref(v.root);
@@ -365,7 +391,6 @@ static void test_nonce_one_use(void **state)
     struct run *r = run_new();
     const uint32_t ids[T] = {1, 2, 3};
     run_commit(r, ids, T);
-    struct kq_frost_nonces copy = r->nonces[0];
     assert_int_equal(
         kq_frost_sign(r->z[0], &r->nonces[0], &r->pkgs[0], r->list, T, MSG, sizeof MSG), KQ_OK);
     /* consumed and wiped: the second use is refused and yields nothing */
@@ -377,11 +402,19 @@ static void test_nonce_one_use(void **state)
         kq_frost_sign(r->z[0], &r->nonces[0], &r->pkgs[0], r->list, T, MSG, sizeof MSG),
         KQ_ERR_STATE);
     assert_memory_equal(r->z[0], zero, 32);
-    /* a failed sign consumes the nonces too: a coordinator cannot probe then retry */
+    /* a copy of fresh nonces (struct assignment) is refused; the original stays fresh */
+    run_commit(r, ids, T);
+    struct kq_frost_nonces *copy = malloc(sizeof *copy);
+    assert_non_null(copy);
+    *copy = r->nonces[0];
     uint8_t z[32];
-    assert_int_equal(kq_frost_sign(z, &copy, &r->pkgs[0], r->list, T - 1, MSG, sizeof MSG),
+    assert_int_equal(kq_frost_sign(z, copy, &r->pkgs[0], r->list, T, MSG, sizeof MSG),
+                     KQ_ERR_STATE);
+    free(copy);
+    /* a failed sign consumes the nonces too: a coordinator cannot probe then retry */
+    assert_int_equal(kq_frost_sign(z, &r->nonces[0], &r->pkgs[0], r->list, T - 1, MSG, sizeof MSG),
                      KQ_ERR_THRESHOLD);
-    assert_int_equal(kq_frost_sign(z, &copy, &r->pkgs[0], r->list, T, MSG, sizeof MSG),
+    assert_int_equal(kq_frost_sign(z, &r->nonces[0], &r->pkgs[0], r->list, T, MSG, sizeof MSG),
                      KQ_ERR_STATE);
     /* wiped nonces are not fresh */
     kq_frost_nonces_wipe(&r->nonces[1]);
