@@ -284,32 +284,40 @@ out:
     return rc;
 }
 
-/* Share storage for combine: KQ_SHAMIR_MAX_SHARES slots of share_len bytes, made at the first
- * share, when share_len is known. */
+/* The shares read by combine, each in its own sodium_malloc'd slot of share_len bytes (fixed by
+ * the first share), so memory grows with the shares actually given. */
 struct share_set {
-    uint8_t *store;
+    uint8_t *slot[KQ_SHAMIR_MAX_SHARES];
     size_t share_len, count;
 };
 
-/* Decodes one trimmed hex share into the next slot of set. */
+static void share_set_free(struct share_set *set)
+{
+    for (size_t i = 0; i < set->count; i++)
+        kq_secure_free(set->slot[i]); /* wipes */
+    set->count = 0;
+}
+
+/* Decodes one trimmed hex share into a new slot of set. */
 static int add_share(struct share_set *set, const char *hex, size_t hex_len, size_t line_no)
 {
     if (hex_len % 2 != 0 || hex_len / 2 > KQ_SHAMIR_MAX_SHARE_BYTES)
         return fail("combine: line %zu is not a share (odd length or too long)", line_no);
     if (set->count == KQ_SHAMIR_MAX_SHARES)
         return fail("combine: more than %d shares", KQ_SHAMIR_MAX_SHARES);
-    if (set->store == NULL) {
+    if (set->count == 0)
         set->share_len = hex_len / 2;
-        set->store = kq_secure_alloc(KQ_SHAMIR_MAX_SHARES * set->share_len);
-        if (set->store == NULL)
-            return fail("out of memory");
-    }
     if (hex_len / 2 != set->share_len)
         return fail("combine: shares have different lengths (line %zu)", line_no);
+    uint8_t *slot = kq_secure_alloc(set->share_len);
+    if (slot == NULL)
+        return fail("out of memory");
     size_t got = 0;
-    if (!decode_hex(hex, hex_len, set->store + set->count * set->share_len, set->share_len, &got))
+    if (!decode_hex(hex, hex_len, slot, set->share_len, &got)) {
+        kq_secure_free(slot);
         return fail("combine: line %zu is not hex", line_no);
-    set->count++;
+    }
+    set->slot[set->count++] = slot;
     return 0;
 }
 
@@ -355,7 +363,7 @@ static int cmd_combine(int argc, char **argv)
     if (argc > 0)
         return fail("combine: unexpected argument '%s'", argv[0]);
     struct reader r;
-    struct share_set set = {NULL, 0, 0};
+    struct share_set set = {{NULL}, 0, 0};
     const uint8_t *ptrs[KQ_SHAMIR_MAX_SHARES];
     uint8_t *secret = kq_secure_alloc(KQ_SHAMIR_MAX_SECRET_BYTES);
     char *hex = kq_secure_alloc(2 * KQ_SHAMIR_MAX_SECRET_BYTES + 2);
@@ -368,7 +376,7 @@ static int cmd_combine(int argc, char **argv)
     if (rc != 0)
         goto out;
     for (size_t i = 0; i < set.count; i++)
-        ptrs[i] = set.store + i * set.share_len;
+        ptrs[i] = set.slot[i];
     enum kq_err err = kq_shamir_combine(secret, ptrs, set.count, set.share_len);
     if (err != KQ_OK) {
         rc = combine_error(err);
@@ -378,7 +386,7 @@ static int cmd_combine(int argc, char **argv)
         rc = fail("combine: cannot write stdout");
 out:
     reader_close(&r);
-    kq_secure_free(set.store);
+    share_set_free(&set);
     kq_secure_free(secret);
     kq_secure_free(hex);
     return rc;
