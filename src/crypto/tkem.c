@@ -133,7 +133,7 @@ enum kq_err kq_tkem_wrap_with(uint8_t *out, size_t out_cap, size_t *out_len,
     *out_len = 0;
     memset(&ct, 0, sizeof ct);
     KQ_TRY(check_payload(label, pt_len));
-    KQ_TRY(kq_pt_check(S));
+    KQ_CHECK(!kq_pt_is_identity(S), KQ_ERR_BAD_POINT); /* r*S checks the encoding */
     KQ_CHECK(out_cap >= KQ_TKEM_CTBYTES(pt_len), KQ_ERR_OVERFLOW);
     ct.type = (uint8_t)label->purpose;
     ct.version = label->version;
@@ -327,7 +327,30 @@ static enum kq_err check_ct_label(const struct kq_tkem_ct *ct, const struct kq_l
     return KQ_OK;
 }
 
-/* Everything a holder checks before it touches its share. */
+/* The wrapper's proof check: T = z*G - c*R, then c == H(bind, R, T): the equations of
+ * kq_schnorr_verify without its repeated point decodings (this is the holder's hot path). The
+ * multiplication c*R itself rejects an invalid R; the identity is rejected up front. */
+static enum kq_err pok_verify(const uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                              const uint8_t R[KQ_POINTBYTES])
+{
+    const uint8_t *c = proof, *z = proof + KQ_SCALARBYTES;
+    uint8_t zG[KQ_POINTBYTES], cR[KQ_POINTBYTES], T[KQ_POINTBYTES], c2[KQ_SCALARBYTES];
+    struct kq_ts ts = *bind;
+    KQ_ENSURE(!kq_pt_is_identity(R), KQ_ERR_BAD_POINT);
+    KQ_ENSURE(kq_sc_is_canonical(c) && kq_sc_is_canonical(z) && !kq_sc_is_zero(c),
+              KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(crypto_scalarmult_ristretto255(cR, c, R) == 0, KQ_ERR_BAD_POINT);
+    kq_pt_mul_base(zG, z);
+    KQ_ENSURE(crypto_core_ristretto255_sub(T, zG, cR) == 0, KQ_ERR_BAD_PROOF);
+    kq_ts_put(&ts, R, KQ_POINTBYTES);
+    kq_ts_put(&ts, T, KQ_POINTBYTES);
+    kq_ts_scalar(&ts, c2);
+    KQ_ENSURE(kq_ct_eq(c, c2, KQ_SCALARBYTES), KQ_ERR_BAD_PROOF);
+    return KQ_OK;
+}
+
+/* Everything a holder checks before it touches its share. S is the holder's verified copy of
+ * the public key: only its identity is rejected here (it is hashed, never multiplied). */
 static enum kq_err holder_gate(const struct kq_tkem_ct *ct, const struct kq_label *label,
                                const uint8_t S[KQ_POINTBYTES], uint32_t index)
 {
@@ -335,26 +358,25 @@ static enum kq_err holder_gate(const struct kq_tkem_ct *ct, const struct kq_labe
     KQ_GUARD(check_ct_label(ct, label));
     KQ_ENSURE(index != 0, KQ_ERR_ZERO_INDEX);
     KQ_ENSURE(index <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_pt_check(S));
-    KQ_GUARD(kq_pt_check(ct->R));
+    KQ_ENSURE(!kq_pt_is_identity(S), KQ_ERR_BAD_POINT);
     pok_bind(&bind, S, label);
-    KQ_GUARD(kq_schnorr_verify(ct->proof, &bind, ct->R));
-    return KQ_OK;
+    return pok_verify(ct->proof, &bind, ct->R);
 }
 
-enum kq_err kq_tkem_partial(struct kq_tkem_partial *out, const struct kq_tkem_ct *ct,
-                            const struct kq_label *label, const uint8_t S[KQ_POINTBYTES],
-                            const uint8_t share[KQ_SCALARBYTES], uint32_t index)
+enum kq_err kq_tkem_partial_pub(struct kq_tkem_partial *out, const struct kq_tkem_ct *ct,
+                                const struct kq_label *label, const uint8_t S[KQ_POINTBYTES],
+                                const uint8_t share[KQ_SCALARBYTES],
+                                const uint8_t S_i[KQ_POINTBYTES], uint32_t index)
 {
-    uint8_t S_i[KQ_POINTBYTES], digest[KQ_LABEL_DIGESTBYTES];
+    uint8_t digest[KQ_LABEL_DIGESTBYTES];
     struct kq_ts bind;
     enum kq_err err = KQ_OK;
     KQ_ASSERT(out != NULL && ct != NULL && label != NULL && S != NULL && share != NULL);
+    KQ_ASSERT(S_i != NULL);
     memset(out, 0, sizeof *out);
     KQ_TRY(kq_sc_check(share));
     KQ_TRY(holder_gate(ct, label, S, index));
     KQ_TRY(kq_pt_mul(out->Z, share, ct->R));
-    kq_pt_mul_base(S_i, share);
     kq_label_digest(digest, label);
     partial_bind(&bind, digest, index);
     KQ_TRY(kq_dleq_prove(out->proof, &bind, share, NULL, S_i, ct->R, out->Z));
@@ -363,6 +385,17 @@ out:
     if (err != KQ_OK)
         memset(out, 0, sizeof *out);
     return err;
+}
+
+enum kq_err kq_tkem_partial(struct kq_tkem_partial *out, const struct kq_tkem_ct *ct,
+                            const struct kq_label *label, const uint8_t S[KQ_POINTBYTES],
+                            const uint8_t share[KQ_SCALARBYTES], uint32_t index)
+{
+    uint8_t S_i[KQ_POINTBYTES] = {0};
+    KQ_ASSERT(share != NULL);
+    if (kq_sc_is_canonical(share))
+        kq_pt_mul_base(S_i, share);
+    return kq_tkem_partial_pub(out, ct, label, S, share, S_i, index);
 }
 
 enum kq_err kq_tkem_partial_verify(const struct kq_tkem_partial *p,
@@ -538,7 +571,7 @@ static enum kq_err combine(uint8_t *pt, size_t pt_cap, size_t *pt_len, uint8_t *
     size_t good = 0;
     enum kq_err err = KQ_OK;
     KQ_GUARD(check_combine(ct, label, parts, nparts, t));
-    KQ_GUARD(kq_pt_check(S));
+    KQ_ENSURE(!kq_pt_is_identity(S), KQ_ERR_BAD_POINT); /* S is only hashed */
     KQ_ENSURE(pt_cap >= ct->sealed_len - KQ_TKEM_TAGBYTES, KQ_ERR_OVERFLOW);
     if (!verify_first) {
         for (size_t j = 0; j < t; j++)

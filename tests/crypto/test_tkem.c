@@ -383,10 +383,55 @@ static void test_holder_rejects(void **state)
             assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_PROOF);
         }
     }
-    /* a canonical but wrong proof */
+    /* a canonical but wrong proof; a zero challenge */
     bad = ct;
     bad.proof[0] ^= 1;
     assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_PROOF);
+    memset(bad.proof, 0, 32);
+    assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_PROOF);
+    /* an R that is not a valid encoding */
+    bad = ct;
+    memset(bad.R, 0xff, 32);
+    assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_POINT);
+    /* the holder's fast proof check accepts exactly what kq_schnorr_verify accepts */
+    struct kq_ts bind;
+    kq_ts_init(&bind, KQ_TKEM_POK_TAG);
+    kq_ts_put(&bind, F.S, 32);
+    kq_ts_put(&bind, LA.bytes, LA.len);
+    assert_int_equal(kq_schnorr_verify(ct.proof, &bind, ct.R), KQ_OK);
+    bad = ct;
+    bad.proof[40] ^= 1;
+    assert_int_equal(kq_schnorr_verify(bad.proof, &bind, bad.R), KQ_ERR_BAD_PROOF);
+    assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_PROOF);
+}
+
+static void test_partial_pub(void **state)
+{
+    (void)state;
+    uint8_t bin[KQ_TKEM_CTBYTES(32)], digest[32];
+    struct kq_tkem_ct ct;
+    struct kq_tkem_partial a, b;
+    deal(&F, 2, 3);
+    label(&LA, KQ_PURPOSE_DEK, 1, "acme");
+    wrap_dek(bin, sizeof bin, &ct);
+    kq_label_digest(digest, &LA);
+    assert_int_equal(kq_tkem_partial(&a, &ct, &LA, F.S, F.shares[2], 3), KQ_OK);
+    assert_int_equal(kq_tkem_partial_pub(&b, &ct, &LA, F.S, F.shares[2], F.pub[2], 3), KQ_OK);
+    assert_memory_equal(a.Z, b.Z, 32);
+    assert_int_equal(kq_tkem_partial_verify(&a, digest, ct.R, F.pub[2]), KQ_OK);
+    assert_int_equal(kq_tkem_partial_verify(&b, digest, ct.R, F.pub[2]), KQ_OK);
+    /* verify fails for another holder's share, another R, another label digest, index 0 */
+    assert_int_equal(kq_tkem_partial_verify(&b, digest, ct.R, F.pub[1]), KQ_ERR_BAD_PROOF);
+    assert_int_equal(kq_tkem_partial_verify(&b, digest, F.S, F.pub[2]), KQ_ERR_BAD_PROOF);
+    digest[0] ^= 1;
+    assert_int_equal(kq_tkem_partial_verify(&b, digest, ct.R, F.pub[2]), KQ_ERR_BAD_PROOF);
+    digest[0] ^= 1;
+    b.index = 0;
+    assert_int_equal(kq_tkem_partial_verify(&b, digest, ct.R, F.pub[2]), KQ_ERR_BAD_PROOF);
+    /* a wrong S_i: the holder proves a falsehood, which verification catches */
+    assert_int_equal(kq_tkem_partial_pub(&b, &ct, &LA, F.S, F.shares[2], F.pub[1], 3), KQ_OK);
+    assert_int_equal(kq_tkem_partial_verify(&b, digest, ct.R, F.pub[2]), KQ_ERR_BAD_PROOF);
+    assert_int_equal(kq_tkem_partial_verify(&b, digest, ct.R, F.pub[1]), KQ_ERR_BAD_PROOF);
 }
 
 static void test_combine_rejects(void **state)
@@ -872,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_forged_partial_named),
         cmocka_unit_test(test_replay_other_label),
         cmocka_unit_test(test_holder_rejects),
+        cmocka_unit_test(test_partial_pub),
         cmocka_unit_test(test_combine_rejects),
         cmocka_unit_test(test_every_byte_flip),
         cmocka_unit_test(test_decoder),
