@@ -117,13 +117,18 @@ KQ_MUST_USE enum kq_err kq_dkg_start(struct kq_dkg *m, struct kq_dkg_actions *ac
  * for complaints (kq_dkg_msg_decode_header tells the type). Returns KQ_OK if the message was
  * processed (which may disqualify its sender: see kq_dkg_dealer_state), or an error if it was
  * rejected with no effect: KQ_ERR_LABEL (other session), KQ_ERR_AUTH (sender mismatch),
- * KQ_ERR_STATE (duplicate, wrong phase, late), KQ_ERR_FORMAT / KQ_ERR_TRUNCATED / KQ_ERR_VERSION
- * (undecodable header or complaint). */
+ * KQ_ERR_STATE (duplicate, wrong phase, late, a justification nobody asked for), KQ_ERR_FORMAT /
+ * KQ_ERR_TRUNCATED / KQ_ERR_VERSION / KQ_ERR_LIMIT (undecodable header or complaint, or a
+ * complaint naming no such dealer). A deal or justification whose header is right but whose body
+ * is malformed or fails a check disqualifies its dealer. */
 KQ_MUST_USE enum kq_err kq_dkg_on_message(struct kq_dkg *m, uint32_t sender, const uint8_t *msg,
                                           size_t len, struct kq_dkg_actions *act);
 
 /* The ledger reached `height`: closes every phase whose deadline is <= height (emitting my
- * complaint or justification) and finalizes after the last one. Heights never go back. */
+ * complaint or justification) and finalizes after the last one, or right after the complaint
+ * deadline when nobody complained. Call it before delivering the messages of that height.
+ * KQ_ERR_INVALID_ARG if height goes back. When the DKG fails here (KQ_ERR_THRESHOLD: fewer
+ * qualified dealers than needed) the error is returned and act->status is KQ_DKG_FAILED. */
 KQ_MUST_USE enum kq_err kq_dkg_on_height(struct kq_dkg *m, uint64_t height,
                                          struct kq_dkg_actions *act);
 
