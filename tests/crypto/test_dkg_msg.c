@@ -617,6 +617,162 @@ static void test_refresh_rules(void **state)
     free(old);
 }
 
+/* ---- The box scheme, recomputed from docs/crypto/dkg.md §3 -------------------------------- */
+
+struct box_ctx {
+    uint8_t key[32], ad[104];
+};
+
+static void spec_box_ctx(const struct harness *h, uint32_t i, uint32_t j, struct box_ctx *bc)
+{
+    struct kq_dkg_msg d;
+    struct kq_ts ts;
+    uint8_t chash[64], shared[32], digest[64];
+    assert_int_equal(kq_dkg_msg_decode(h->deal[i - 1], h->deal_len[i - 1], &d), KQ_OK);
+    kq_ts_init(&ts, "keyquorum/v1/dkg-commits");
+    kq_ts_put(&ts, h->cfg.session, 32);
+    kq_ts_put_u32(&ts, i);
+    kq_ts_put(&ts, d.commits, (size_t)d.t * 32);
+    kq_ts_digest(&ts, chash);
+    assert_int_equal(crypto_scalarmult(shared, h->sk[i - 1], h->pks[j - 1]), 0);
+    kq_ts_init(&ts, "keyquorum/v1/dkg-box-key");
+    kq_ts_put(&ts, h->cfg.session, 32);
+    kq_ts_put_u32(&ts, i);
+    kq_ts_put_u32(&ts, j);
+    kq_ts_put(&ts, h->pks[i - 1], 32);
+    kq_ts_put(&ts, h->pks[j - 1], 32);
+    kq_ts_put(&ts, shared, 32);
+    kq_ts_put(&ts, chash, 64);
+    kq_ts_digest(&ts, digest);
+    memcpy(bc->key, digest, 32);
+    memcpy(bc->ad, h->cfg.session, 32);
+    const uint8_t be[8] = {(uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i,
+                           (uint8_t)(j >> 24), (uint8_t)(j >> 16), (uint8_t)(j >> 8), (uint8_t)j};
+    memcpy(bc->ad + 32, be, 8);
+    memcpy(bc->ad + 40, chash, 64);
+}
+
+static uint8_t *box_in_deal(struct harness *h, uint32_t i, uint32_t j)
+{
+    struct kq_dkg_msg d;
+    assert_int_equal(kq_dkg_msg_decode(h->deal[i - 1], h->deal_len[i - 1], &d), KQ_OK);
+    return h->deal[i - 1] + (d.boxes - h->deal[i - 1]) + (size_t)(j - 1) * KQ_DKG_BOXBYTES;
+}
+
+static const uint8_t zero_nonce[24];
+
+static void spec_open(struct harness *h, uint32_t i, uint32_t j, uint8_t share[32])
+{
+    struct box_ctx bc;
+    spec_box_ctx(h, i, j, &bc);
+    assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(share, NULL, NULL,
+                                                                box_in_deal(h, i, j), 48, bc.ad,
+                                                                104, zero_nonce, bc.key),
+                     0);
+}
+
+static void spec_seal(struct harness *h, uint32_t i, uint32_t j, const uint8_t share[32])
+{
+    struct box_ctx bc;
+    spec_box_ctx(h, i, j, &bc);
+    assert_int_equal(crypto_aead_xchacha20poly1305_ietf_encrypt(box_in_deal(h, i, j), NULL, share,
+                                                                32, bc.ad, 104, NULL, zero_nonce,
+                                                                bc.key),
+                     0);
+}
+
+static void deliver_deals(struct harness *h)
+{
+    for (uint32_t k = 1; k <= N; k++)
+        assert_int_equal(to_all(h, k, h->deal[k - 1], h->deal_len[k - 1]), KQ_OK);
+}
+
+/* The documented scheme opens the machine's boxes, and its shares verify. */
+static void test_box_scheme(void **state)
+{
+    (void)state;
+    struct harness h;
+    struct kq_dkg_msg d;
+    uint8_t share[32];
+    setup_fresh(&h);
+    for (uint32_t i = 1; i <= N; i++) {
+        assert_int_equal(kq_dkg_msg_decode(h.deal[i - 1], h.deal_len[i - 1], &d), KQ_OK);
+        for (uint32_t j = 1; j <= N; j++) {
+            spec_open(&h, i, j, share);
+            assert_int_equal(kq_vss_verify_share(share, j, (const uint8_t(*)[32])d.commits, T),
+                             KQ_OK);
+        }
+    }
+    stop_all(&h);
+}
+
+static void result_of(struct harness *h, uint32_t k, struct kq_dkg_result *r)
+{
+    assert_int_equal(kq_dkg_status(h->m[k - 1]), KQ_DKG_DONE);
+    assert_int_equal(kq_dkg_result(h->m[k - 1], r), KQ_OK);
+}
+
+/* A recipient whose complaint never reaches the ledger ends without a share, not a wrong one. */
+static void test_lost_complaint(void **state)
+{
+    (void)state;
+    struct harness h;
+    struct kq_dkg_result r;
+    setup_fresh(&h);
+    box_in_deal(&h, 1, 3)[5] ^= 1;
+    deliver_deals(&h);
+    for (uint32_t k = 1; k <= N; k++) {
+        assert_int_equal(kq_dkg_on_height(h.m[k - 1], DEAL_H, h.act), KQ_OK);
+        assert_int_equal(h.act->count, k == 3 ? 1 : 0); /* recipient 3 complains ... */
+    }
+    heights(&h, COMPLAIN_H); /* ... but the complaint is lost */
+    result_of(&h, 3, &r);
+    assert_false(r.has_share);
+    assert_int_equal(r.qual_count, N);
+    result_of(&h, 1, &r);
+    assert_true(r.has_share);
+    kq_dkg_result_wipe(&r);
+    stop_all(&h);
+}
+
+/* Dealers 1 and 2 send recipient 3 shares whose errors cancel in the batch sum; when dealer 1 is
+ * disqualified later, recipient 3's final check catches the bad share from dealer 2. */
+static void test_batch_cancellation(void **state)
+{
+    (void)state;
+    struct harness h;
+    struct kq_dkg_result r;
+    uint8_t s1[32], s2[32], e[32], buf[KQ_DKG_MAX_MSG_BYTES];
+    size_t len = 0;
+    setup_fresh(&h);
+    spec_open(&h, 1, 3, s1);
+    spec_open(&h, 2, 3, s2);
+    kq_sc_random(e);
+    crypto_core_ristretto255_scalar_add(s1, s1, e);
+    crypto_core_ristretto255_scalar_sub(s2, s2, e);
+    spec_seal(&h, 1, 3, s1);
+    spec_seal(&h, 2, 3, s2);
+    deliver_deals(&h);
+    for (uint32_t k = 1; k <= N; k++) {
+        assert_int_equal(kq_dkg_on_height(h.m[k - 1], DEAL_H, h.act), KQ_OK);
+        assert_int_equal(h.act->count, 0); /* the batch check passes: nobody complains */
+    }
+    struct kq_dkg_msg c = {.type = KQ_DKG_MSG_COMPLAINT, .sender = 2, .count = 1, .idx = {1}};
+    memcpy(c.session, h.cfg.session, 32);
+    assert_int_equal(kq_dkg_msg_encode(&c, buf, sizeof buf, &len), KQ_OK);
+    assert_int_equal(to_all(&h, 2, buf, len), KQ_OK);
+    heights(&h, COMPLAIN_H); /* dealer 1's justification is withheld */
+    heights(&h, JUSTIFY_H);
+    expect_dq(&h, 1, KQ_ERR_NOT_FOUND);
+    result_of(&h, 3, &r);
+    assert_int_equal(r.qual_count, 2);
+    assert_false(r.has_share);
+    result_of(&h, 2, &r);
+    assert_true(r.has_share);
+    kq_dkg_result_wipe(&r);
+    stop_all(&h);
+}
+
 int main(void)
 {
     assert_int_equal(kq_init(0), KQ_OK);
@@ -635,6 +791,9 @@ int main(void)
         cmocka_unit_test(test_justification_rules),
         cmocka_unit_test(test_transcript_garbage),
         cmocka_unit_test(test_refresh_rules),
+        cmocka_unit_test(test_box_scheme),
+        cmocka_unit_test(test_lost_complaint),
+        cmocka_unit_test(test_batch_cancellation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
