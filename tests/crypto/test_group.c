@@ -238,6 +238,55 @@ static void test_lincomb(void **state)
     assert_int_equal(kq_pt_lincomb(out, s, p, 3), KQ_ERR_BAD_POINT);
 }
 
+/* The multi-term paths run on libdecaf; they must agree with libsodium's encoded arithmetic to
+ * the byte, including zero scalars, identity points and the largest index. */
+static void test_decaf_agrees_with_libsodium(void **state)
+{
+    (void)state;
+    uint8_t s[4][32], p[4][32], out[32], sum[32] = {0}, term[32], k[32];
+    for (int i = 0; i < 4; i++) {
+        kq_sc_random(s[i]);
+        kq_sc_random(k);
+        kq_pt_mul_base(p[i], k);
+    }
+    memset(s[1], 0, 32); /* a zero scalar */
+    memset(p[2], 0, 32); /* the identity */
+    for (int i = 0; i < 4; i++) {
+        if (kq_sc_is_zero(s[i]) || kq_pt_is_identity(p[i]))
+            continue;
+        assert_int_equal(kq_pt_mul(term, s[i], p[i]), KQ_OK);
+        assert_int_equal(kq_pt_add(sum, sum, term), KQ_OK);
+    }
+    for (size_t n = 1; n <= 4; n++) { /* odd and even term counts */
+        uint8_t partial[32] = {0};
+        for (size_t i = 0; i < n; i++) {
+            if (kq_sc_is_zero(s[i]) || kq_pt_is_identity(p[i]))
+                continue;
+            assert_int_equal(kq_pt_mul(term, s[i], p[i]), KQ_OK);
+            assert_int_equal(kq_pt_add(partial, partial, term), KQ_OK);
+        }
+        assert_int_equal(kq_pt_lincomb(out, s, p, n), KQ_OK);
+        assert_memory_equal(out, partial, 32);
+    }
+    assert_memory_equal(out, sum, 32);
+    /* commitment evaluation at every index of a 4-term vector, against libsodium */
+    enum { T = 4 };
+    uint8_t coeffs[T][32], commits[T][32], shares[T][32], expect[32], got[32];
+    assert_int_equal(kq_vss_deal(coeffs, commits, shares, NULL, T, T), KQ_OK);
+    for (uint32_t x = 1; x <= KQ_MAX_PARTICIPANTS; x += 37) {
+        uint8_t f[32];
+        kq_poly_eval(f, coeffs, T, x);
+        kq_pt_mul_base(expect, f);
+        assert_int_equal(kq_vss_eval_commits(got, commits, T, x), KQ_OK);
+        assert_memory_equal(got, expect, 32);
+    }
+    kq_poly_eval(term, coeffs, T, KQ_MAX_PARTICIPANTS);
+    kq_pt_mul_base(expect, term);
+    assert_int_equal(kq_vss_eval_commits(got, commits, T, KQ_MAX_PARTICIPANTS), KQ_OK);
+    assert_memory_equal(got, expect, 32);
+    kq_wipe(coeffs, sizeof coeffs);
+}
+
 int main(void)
 {
     if (kq_init(0) != KQ_OK)
@@ -252,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_schnorr),
         cmocka_unit_test(test_dleq),
         cmocka_unit_test(test_lincomb),
+        cmocka_unit_test(test_decaf_agrees_with_libsodium),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
