@@ -21,7 +21,7 @@ size_t kq_proofbytes(void);
 
 /* ---- Transcript hashing ---------------------------------------------------------------------
  * SHA-512 over a domain-separation tag and length-prefixed fields:
- *   SHA-512( u64le(len(dst)) || dst || u64le(len(f1)) || f1 || ... )
+ *   SHA-512( u64be(len(dst)) || dst || u64be(len(f1)) || f1 || ... )
  * so no two different field sequences hash alike. A transcript is copied by value to fork it
  * (bind a common prefix once, then finish several hashes). Finishing wipes the state. */
 struct kq_ts {
