@@ -7,10 +7,10 @@
 
 #include "crypto/dkg.h"
 
-/* Faults injected per run, and messages one run can put on the channel (a deal, a complaint and
- * a justification per node, plus one forged complaint per fault). */
-#define KQ_DKG_LOCAL_MAX_FAULTS 8
-#define KQ_DKG_LOCAL_MAX_MSGS   (3 * KQ_DKG_MAX_N + KQ_DKG_LOCAL_MAX_FAULTS)
+/* Faults injected per run. Messages one run can put on the channel: a deal, a complaint and a
+ * justification per node (a forged complaint merges into its victim's or stands in for it), plus
+ * slack; the driver uses the last slot as scratch. */
+#define KQ_DKG_LOCAL_MAX_MSGS (3 * KQ_DKG_MAX_N + KQ_DKG_LOCAL_MAX_FAULTS)
 
 /* The heights the driver uses: deals at height 1, then the three deadlines. */
 #define KQ_DKG_LOCAL_DEAL_DEADLINE      10
