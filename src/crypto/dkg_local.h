@@ -7,7 +7,9 @@
 
 #include "crypto/dkg.h"
 
-/* Faults injected per run. Messages one run can put on the channel: a deal, a complaint and a
+/* Faults injected per run. */
+#define KQ_DKG_LOCAL_MAX_FAULTS 8
+/* Messages one run can put on the channel: a deal, a complaint and a
  * justification per node (a forged complaint merges into its victim's or stands in for it), plus
  * slack; the driver uses the last slot as scratch. */
 #define KQ_DKG_LOCAL_MAX_MSGS (3 * KQ_DKG_MAX_N + KQ_DKG_LOCAL_MAX_FAULTS)
