@@ -327,28 +327,6 @@ static enum kq_err check_ct_label(const struct kq_tkem_ct *ct, const struct kq_l
     return KQ_OK;
 }
 
-/* The wrapper's proof check: T = z*G - c*R, then c == H(bind, R, T): the equations of
- * kq_schnorr_verify without its repeated point decodings (this is the holder's hot path). The
- * multiplication c*R itself rejects an invalid R; the identity is rejected up front. */
-static enum kq_err pok_verify(const uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
-                              const uint8_t R[KQ_POINTBYTES])
-{
-    const uint8_t *c = proof, *z = proof + KQ_SCALARBYTES;
-    uint8_t zG[KQ_POINTBYTES], cR[KQ_POINTBYTES], T[KQ_POINTBYTES], c2[KQ_SCALARBYTES];
-    struct kq_ts ts = *bind;
-    KQ_ENSURE(!kq_pt_is_identity(R), KQ_ERR_BAD_POINT);
-    KQ_ENSURE(kq_sc_is_canonical(c) && kq_sc_is_canonical(z) && !kq_sc_is_zero(c),
-              KQ_ERR_BAD_PROOF);
-    KQ_ENSURE(crypto_scalarmult_ristretto255(cR, c, R) == 0, KQ_ERR_BAD_POINT);
-    kq_pt_mul_base(zG, z);
-    KQ_ENSURE(crypto_core_ristretto255_sub(T, zG, cR) == 0, KQ_ERR_BAD_PROOF);
-    kq_ts_put(&ts, R, KQ_POINTBYTES);
-    kq_ts_put(&ts, T, KQ_POINTBYTES);
-    kq_ts_scalar(&ts, c2);
-    KQ_ENSURE(kq_ct_eq(c, c2, KQ_SCALARBYTES), KQ_ERR_BAD_PROOF);
-    return KQ_OK;
-}
-
 /* Everything a holder checks before it touches its share. S is the holder's verified copy of
  * the public key: only its identity is rejected here (it is hashed, never multiplied). */
 static enum kq_err holder_gate(const struct kq_tkem_ct *ct, const struct kq_label *label,
@@ -359,8 +337,9 @@ static enum kq_err holder_gate(const struct kq_tkem_ct *ct, const struct kq_labe
     KQ_ENSURE(index != 0, KQ_ERR_ZERO_INDEX);
     KQ_ENSURE(index <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
     KQ_ENSURE(!kq_pt_is_identity(S), KQ_ERR_BAD_POINT);
+    KQ_GUARD(kq_pt_check(ct->R));
     pok_bind(&bind, S, label);
-    return pok_verify(ct->proof, &bind, ct->R);
+    return kq_schnorr_verify(ct->proof, &bind, ct->R);
 }
 
 enum kq_err kq_tkem_partial_pub(struct kq_tkem_partial *out, const struct kq_tkem_ct *ct,
@@ -491,26 +470,26 @@ static enum kq_err check_combine(const struct kq_tkem_ct *ct, const struct kq_la
     return kq_indices_check(xs, nparts);
 }
 
-/* Z = sum lambda_j * Z_j over the partials parts[sel[0..t)]. KQ_ERR_BAD_POINT when some Z_j is
- * invalid or the identity. Z is wiped on failure. */
+/* Z = sum lambda_j * Z_j over the partials parts[sel[0..t)], through kq_pt_lincomb (the group
+ * layer's multi-scalar path). KQ_ERR_BAD_POINT when some Z_j is invalid or the identity. Z is
+ * wiped on failure. */
 static enum kq_err interpolate(uint8_t Z[KQ_POINTBYTES], const struct kq_tkem_partial *parts,
                                const uint8_t *sel, size_t t)
 {
-    uint8_t lambda[KQ_MAX_THRESHOLD][KQ_SCALARBYTES], term[KQ_POINTBYTES];
+    uint8_t lambda[KQ_MAX_THRESHOLD][KQ_SCALARBYTES], pts[KQ_MAX_THRESHOLD][KQ_POINTBYTES];
     uint32_t xs[KQ_MAX_THRESHOLD] = {0};
     enum kq_err err = KQ_OK;
-    for (size_t j = 0; j < t; j++)
-        xs[j] = parts[sel[j]].index;
-    KQ_TRY(kq_tkem_lagrange0(lambda, xs, t));
+    KQ_ASSERT(t >= 1 && t <= KQ_MAX_THRESHOLD);
     for (size_t j = 0; j < t; j++) {
-        /* lambda_j != 0, so libsodium fails exactly for an invalid or identity Z_j */
-        KQ_CHECK(crypto_scalarmult_ristretto255(j == 0 ? Z : term, lambda[j], parts[sel[j]].Z) == 0,
-                 KQ_ERR_BAD_POINT);
-        if (j > 0)
-            KQ_TRY(kq_pt_add(Z, Z, term));
+        xs[j] = parts[sel[j]].index;
+        memcpy(pts[j], parts[sel[j]].Z, KQ_POINTBYTES);
+        KQ_CHECK(!kq_pt_is_identity(pts[j]), KQ_ERR_BAD_POINT); /* lincomb accepts it */
     }
+    KQ_TRY(kq_tkem_lagrange0(lambda, xs, t));
+    KQ_TRY(kq_pt_lincomb(Z, (const uint8_t(*)[KQ_SCALARBYTES])lambda,
+                         (const uint8_t(*)[KQ_POINTBYTES])pts, t));
 out:
-    kq_wipe(term, sizeof term);
+    kq_wipe(pts, t * KQ_POINTBYTES);
     if (err != KQ_OK)
         kq_wipe(Z, KQ_POINTBYTES);
     return err;

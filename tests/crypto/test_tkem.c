@@ -393,7 +393,7 @@ static void test_holder_rejects(void **state)
     bad = ct;
     memset(bad.R, 0xff, 32);
     assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_POINT);
-    /* the holder's fast proof check accepts exactly what kq_schnorr_verify accepts */
+    /* the holder's check is kq_schnorr_verify over (tag, S, L): an outside verifier agrees */
     struct kq_ts bind;
     kq_ts_init(&bind, KQ_TKEM_POK_TAG);
     kq_ts_put(&bind, F.S, 32);
