@@ -202,7 +202,9 @@ static int proof_holds(const struct kq_partial_resp *r, const uint8_t S_i[KQ_POI
 {
     if (r->kind == KQ_PARTIAL_UNWRAP) {
         struct kq_tkem_partial p;
-        KQ_ASSERT(kq_partial_unwrap_part(&p, r) == KQ_OK);
+        p.index = r->index;
+        memcpy(p.Z, r->Z, KQ_POINTBYTES);
+        memcpy(p.proof, r->proof, KQ_PROOFBYTES);
         return kq_tkem_partial_verify(&p, r->label_digest, r->H, S_i) == KQ_OK;
     }
     struct kq_tprf_partial q;
@@ -223,4 +225,20 @@ int kq_partial_evidence_check(const struct kq_partial_resp *r, const uint8_t pk[
     if (kq_pt_check(S_i) != KQ_OK)
         return 0; /* a malformed public share proves nothing about the holder */
     return !proof_holds(r, S_i);
+}
+
+int kq_partial_evidence_check_request(const struct kq_partial_resp *r,
+                                      const uint8_t pk[KQ_PARTIAL_PKBYTES],
+                                      const uint8_t S_i[KQ_POINTBYTES], const uint8_t *expected_H,
+                                      const uint8_t *expected_digest)
+{
+    KQ_ASSERT(r != NULL && pk != NULL && S_i != NULL);
+    if (kq_partial_verify(r, pk) != KQ_OK || r->decision != KQ_DECISION_PERMIT)
+        return 0;
+    if (expected_H != NULL && memcmp(expected_H, r->H, KQ_POINTBYTES) != 0)
+        return 1; /* signed a partial for a point it was not asked about */
+    if (expected_digest != NULL &&
+        memcmp(expected_digest, r->label_digest, KQ_LABEL_DIGESTBYTES) != 0)
+        return 1; /* signed a partial under a label it was not asked about */
+    return kq_partial_evidence_check(r, pk, S_i);
 }

@@ -99,4 +99,13 @@ KQ_MUST_USE enum kq_err kq_partial_unwrap_part(struct kq_tkem_partial *out,
 int kq_partial_evidence_check(const struct kq_partial_resp *r, const uint8_t pk[KQ_PARTIAL_PKBYTES],
                               const uint8_t S_i[KQ_POINTBYTES]);
 
+/* The same for a judge who also holds the request the response answers (from the ledger):
+ * additionally 1 when the signed permit names another point H than expected_H (the request's R,
+ * or P recomputed from its label) or another label digest than expected_digest, since an
+ * honest holder signs exactly what it was asked. Either expectation may be NULL to skip it. */
+int kq_partial_evidence_check_request(const struct kq_partial_resp *r,
+                                      const uint8_t pk[KQ_PARTIAL_PKBYTES],
+                                      const uint8_t S_i[KQ_POINTBYTES], const uint8_t *expected_H,
+                                      const uint8_t *expected_digest);
+
 #endif

@@ -551,6 +551,7 @@ static enum kq_err combine(uint8_t *pt, size_t pt_cap, size_t *pt_len, uint8_t *
     enum kq_err err = KQ_OK;
     KQ_GUARD(check_combine(ct, label, parts, nparts, t));
     KQ_ENSURE(!kq_pt_is_identity(S), KQ_ERR_BAD_POINT); /* S is only hashed */
+    KQ_ENSURE(ct->sealed != NULL && ct->sealed_len >= KQ_TKEM_TAGBYTES, KQ_ERR_FORMAT);
     KQ_ENSURE(pt_cap >= ct->sealed_len - KQ_TKEM_TAGBYTES, KQ_ERR_OVERFLOW);
     if (!verify_first) {
         for (size_t j = 0; j < t; j++)

@@ -480,6 +480,12 @@ static void test_combine_rejects(void **state)
         kq_tkem_combine(pt, sizeof pt, &pt_len, faulty, &bad, &LA, F.S, parts, pub, 2, 2),
         KQ_ERR_AUTH);
     assert_true(sodium_is_zero(pt, sizeof pt));
+    /* a hand-built ciphertext with a sealed part shorter than a tag */
+    bad = ct;
+    bad.sealed_len = 15;
+    assert_int_equal(
+        kq_tkem_combine(pt, sizeof pt, &pt_len, faulty, &bad, &LA, F.S, parts, pub, 2, 2),
+        KQ_ERR_FORMAT);
     /* a wrong public key */
     uint8_t zero[32] = {0};
     assert_int_equal(
@@ -849,6 +855,32 @@ static void test_evidence(void **state)
     crypto_sign_keypair(pk2, sk2);
     assert_int_equal(kq_partial_evidence_check(&r, pk2, F.pub[1]), 0);
     assert_int_equal(kq_partial_evidence_check(&r, pk, zero), 0);
+    /* a judge holding the request: an honest response for the requested R and label is not
+     * evidence; a valid proof for a point or label the holder was not asked about is */
+    uint8_t digest[32], x[32], other_R[32];
+    struct kq_tkem_partial p;
+    uint8_t reqid[16] = {0x5a};
+    respond_fixture(&r, &ct, bin, pk, sk, 0);
+    kq_label_digest(digest, &LA);
+    assert_int_equal(kq_partial_evidence_check_request(&r, pk, F.pub[1], ct.R, digest), 0);
+    assert_int_equal(kq_partial_evidence_check_request(&r, pk, F.pub[1], NULL, NULL), 0);
+    kq_sc_random(x);
+    kq_pt_mul_base(other_R, x);
+    assert_int_equal(kq_pt_mul(p.Z, F.shares[1], other_R), KQ_OK);
+    struct kq_ts bind;
+    kq_ts_init(&bind, KQ_TKEM_PARTIAL_TAG);
+    kq_ts_put(&bind, digest, 32);
+    kq_ts_put_u32(&bind, 2);
+    assert_int_equal(kq_dleq_prove(p.proof, &bind, F.shares[1], NULL, F.pub[1], other_R, p.Z),
+                     KQ_OK);
+    p.index = 2;
+    assert_int_equal(kq_partial_respond(&r, reqid, &LA, 9, 1, 2, other_R, &p, NULL, sk), KQ_OK);
+    assert_int_equal(kq_partial_evidence_check(&r, pk, F.pub[1]), 0); /* consistent in itself */
+    assert_int_equal(kq_partial_evidence_check_request(&r, pk, F.pub[1], ct.R, digest), 1);
+    digest[0] ^= 1;
+    assert_int_equal(kq_partial_evidence_check_request(&r, pk, F.pub[1], NULL, digest), 1);
+    r.sig[0] ^= 1;
+    assert_int_equal(kq_partial_evidence_check_request(&r, pk, F.pub[1], ct.R, digest), 0);
 }
 
 static void test_response_decoder(void **state)
