@@ -576,48 +576,20 @@ enum kq_err kq_dkg_on_message(struct kq_dkg *m, uint32_t sender, const uint8_t *
 
 /* ---- Deadlines ------------------------------------------------------------------------- */
 
-/* One check for all pending shares: (sum_i s_ij) G == sum_k j^k (sum_i C_ik), t + 1
- * multiplications and n t additions instead of n (t + 1) multiplications. */
-static enum kq_err batch_check(struct kq_dkg *m, bool *ok)
-{
-    enum kq_err err = KQ_OK;
-    uint8_t sum[KQ_SCALARBYTES] = {0}, lhs[KQ_POINTBYTES], rhs[KQ_POINTBYTES];
-    uint8_t agg[KQ_DKG_MAX_N][KQ_POINTBYTES];
-    memset(agg, 0, sizeof agg);
-    *ok = true;
-    for (uint32_t i = 1; i <= m->dn; i++) {
-        struct dealer *dl = dealer_at(m, i);
-        if (dl->state != KQ_DKG_DEALER_VALID || dl->share_state != SH_PENDING)
-            continue;
-        crypto_core_ristretto255_scalar_add(sum, sum, dl->share);
-        for (uint32_t k = 0; k < m->t; k++)
-            KQ_TRY(kq_pt_add(agg[k], agg[k], dl->commits[k]));
-    }
-    kq_pt_mul_base(lhs, sum);
-    KQ_TRY(kq_vss_eval_commits(rhs, (const uint8_t(*)[KQ_POINTBYTES])agg, m->t, m->me));
-    *ok = kq_ct_eq(lhs, rhs, KQ_POINTBYTES) == 1;
-out:
-    kq_wipe(sum, sizeof sum);
-    kq_wipe(lhs, sizeof lhs);
-    return err;
-}
-
-/* Marks each pending share OK or BAD. Fresh and refresh try the batch check first and fall back
- * to per-dealer checks, which name the bad dealers. Resharing weighs shares by Lagrange
- * coefficients the dealers know in advance, so two dealers could make errors cancel in an
- * unweighted sum: there every share is checked on its own. */
+/* Marks each pending share OK or BAD, checking every dealer's share on its own against that
+ * dealer's commitments (one base multiplication and one commitment evaluation, ~0.3 + 0.1 t M).
+ * A check of the plain sum would be cheaper in multiplications but lets two colluding dealers
+ * send errors that cancel; per-dealer checks cannot be fooled that way and name every bad
+ * dealer directly. */
 static enum kq_err verify_my_shares(struct kq_dkg *m)
 {
-    bool ok = false;
-    if (m->mode != KQ_DKG_RESHARE)
-        KQ_GUARD(batch_check(m, &ok));
     for (uint32_t i = 1; i <= m->dn; i++) {
         struct dealer *dl = dealer_at(m, i);
         if (dl->state != KQ_DKG_DEALER_VALID || dl->share_state != SH_PENDING)
             continue;
         bool good =
-            ok || kq_vss_verify_share(dl->share, m->me,
-                                      (const uint8_t(*)[KQ_POINTBYTES])dl->commits, m->t) == KQ_OK;
+            kq_vss_verify_share(dl->share, m->me, (const uint8_t(*)[KQ_POINTBYTES])dl->commits,
+                                m->t) == KQ_OK;
         dl->share_state = good ? SH_OK : SH_BAD;
     }
     return KQ_OK;
@@ -726,12 +698,8 @@ out:
 static enum kq_err aggregate(struct kq_dkg *m, const uint8_t (*lam)[KQ_SCALARBYTES])
 {
     struct kq_dkg_result *r = &m->result;
-    uint8_t pts[KQ_DKG_MAX_N][KQ_POINTBYTES];
+    uint8_t pts[KQ_DKG_MAX_N + 1][KQ_POINTBYTES]; /* QUAL's k-th commitments [+ the old A_k] */
     for (uint32_t k = 0; k < m->t; k++) {
-        if (m->mode == KQ_DKG_REFRESH)
-            memcpy(r->commits[k], m->old_commits[k], KQ_POINTBYTES);
-        else
-            memset(r->commits[k], 0, KQ_POINTBYTES);
         for (uint32_t q = 0; q < r->qual_count; q++)
             memcpy(pts[q], dealer_at(m, r->qual[q])->commits[k], KQ_POINTBYTES);
         if (m->mode == KQ_DKG_RESHARE) {
@@ -739,8 +707,10 @@ static enum kq_err aggregate(struct kq_dkg *m, const uint8_t (*lam)[KQ_SCALARBYT
                                    r->qual_count));
             continue;
         }
-        for (uint32_t q = 0; q < r->qual_count; q++)
-            KQ_GUARD(kq_pt_add(r->commits[k], r->commits[k], pts[q]));
+        size_t count = r->qual_count;
+        if (m->mode == KQ_DKG_REFRESH)
+            memcpy(pts[count++], m->old_commits[k], KQ_POINTBYTES);
+        KQ_GUARD(kq_pt_sum(r->commits[k], (const uint8_t(*)[KQ_POINTBYTES])pts, count));
     }
     if (m->mode == KQ_DKG_FRESH)
         KQ_GUARD(kq_pt_check(r->commits[0]));

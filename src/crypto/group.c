@@ -264,6 +264,18 @@ out:
     return err;
 }
 
+enum kq_err kq_pt_sum(uint8_t out[KQ_POINTBYTES], const uint8_t (*p)[KQ_POINTBYTES], size_t n)
+{
+    decaf_255_point_t acc, q;
+    decaf_255_point_copy(acc, decaf_255_point_identity);
+    for (size_t i = 0; i < n; i++) {
+        KQ_GUARD(dec_point(q, p[i], 1));
+        decaf_255_point_add(acc, acc, q);
+    }
+    decaf_255_point_encode(out, acc);
+    return KQ_OK;
+}
+
 /* ---- Polynomials and Lagrange ------------------------------------------------------------ */
 
 void kq_poly_eval(uint8_t out[KQ_SCALARBYTES], const uint8_t (*c)[KQ_SCALARBYTES], size_t t,

@@ -76,6 +76,12 @@ KQ_MUST_USE enum kq_err kq_pt_lincomb(uint8_t out[KQ_POINTBYTES],
                                       const uint8_t (*s)[KQ_SCALARBYTES],
                                       const uint8_t (*p)[KQ_POINTBYTES], size_t n);
 
+/* out = p[0] + ... + p[n-1] (identities allowed, n = 0 gives the identity), decoding each point
+ * once: about 0.09 M per point instead of 0.28 M per libsodium addition. KQ_ERR_BAD_POINT on an
+ * invalid encoding. */
+KQ_MUST_USE enum kq_err kq_pt_sum(uint8_t out[KQ_POINTBYTES], const uint8_t (*p)[KQ_POINTBYTES],
+                                  size_t n);
+
 /* ---- Polynomials and Lagrange ------------------------------------------------------------
  * Participants are numbered 1..KQ_MAX_PARTICIPANTS; index 0 is where the secret lives. */
 /* out = f(x) for f with coefficients c[0..t) (c[0] the constant term). */
