@@ -205,14 +205,20 @@ enum kq_err kq_frost_group_commitment(uint8_t R[KQ_POINTBYTES],
                                       const struct kq_frost_commitment *list, size_t n,
                                       const uint8_t (*rho)[KQ_SCALARBYTES])
 {
-    uint8_t acc[KQ_POINTBYTES] = {0}, term[KQ_POINTBYTES];
+    /* R = sum D_k + sum rho_k E_k: the hiding commitments summed on decoded points, the binding
+     * ones through the group layer's linear combination (pairs of multiplications at ~1 M). */
+    uint8_t acc[KQ_POINTBYTES], sum_d[KQ_POINTBYTES], sum_e[KQ_POINTBYTES];
+    uint8_t d[KQ_MAX_PARTICIPANTS][KQ_POINTBYTES], e[KQ_MAX_PARTICIPANTS][KQ_POINTBYTES];
     KQ_ASSERT(n >= 1 && n <= KQ_MAX_PARTICIPANTS);
     for (size_t k = 0; k < n; k++) {
         KQ_GUARD(kq_pt_check(list[k].hiding));
-        KQ_GUARD(kq_pt_mul(term, rho[k], list[k].binding));
-        KQ_GUARD(kq_pt_add(acc, acc, list[k].hiding));
-        KQ_GUARD(kq_pt_add(acc, acc, term));
+        KQ_GUARD(kq_pt_check(list[k].binding));
+        memcpy(d[k], list[k].hiding, KQ_POINTBYTES);
+        memcpy(e[k], list[k].binding, KQ_POINTBYTES);
     }
+    KQ_GUARD(kq_pt_sum(sum_d, (const uint8_t(*)[KQ_POINTBYTES])d, n));
+    KQ_GUARD(kq_pt_lincomb(sum_e, rho, (const uint8_t(*)[KQ_POINTBYTES])e, n));
+    KQ_GUARD(kq_pt_add(acc, sum_d, sum_e));
     KQ_ENSURE(!kq_pt_is_identity(acc), KQ_ERR_BAD_POINT);
     memcpy(R, acc, KQ_POINTBYTES);
     return KQ_OK;
@@ -272,13 +278,13 @@ static enum kq_err share_check(const struct session *s, const struct kq_frost_co
     uint8_t l[KQ_POINTBYTES], r[KQ_POINTBYTES], t[KQ_POINTBYTES];
     KQ_ENSURE(kq_sc_is_canonical(z_i), KQ_ERR_BAD_SIGNATURE);
     KQ_GUARD(kq_frost_interpolating_value(lam, s->ids, n, list[k].identifier));
-    /* r = D_i + rho_i E_i + (c lambda_i) Y_i */
+    /* z_i G == D_i + rho_i E_i + (c lambda_i) Y_i, checked as z_i G - (c lambda_i) Y_i (all
+     * public: variable time) against D_i + rho_i E_i. */
     KQ_GUARD(kq_pt_mul(t, s->rho[k], list[k].binding));
     KQ_GUARD(kq_pt_add(r, list[k].hiding, t));
     crypto_core_ristretto255_scalar_mul(cl, s->c, lam);
-    KQ_ENSURE(kq_pt_mul(t, cl, Y) == KQ_OK, KQ_ERR_BAD_SIGNATURE);
-    KQ_GUARD(kq_pt_add(r, r, t));
-    kq_pt_mul_base(l, z_i);
+    KQ_ENSURE(kq_pt_check(Y) == KQ_OK, KQ_ERR_BAD_SIGNATURE);
+    KQ_ENSURE(kq_pt_base_minus_public(l, z_i, cl, Y) == KQ_OK, KQ_ERR_BAD_SIGNATURE);
     KQ_ENSURE(kq_ct_eq(l, r, KQ_POINTBYTES), KQ_ERR_BAD_SIGNATURE);
     return KQ_OK;
 }
@@ -587,16 +593,15 @@ enum kq_err kq_frost_verify(const uint8_t sig[KQ_FROST_SIGBYTES],
                             size_t msg_len)
 {
     const uint8_t *R = sig, *z = sig + KQ_POINTBYTES;
-    uint8_t c[KQ_SCALARBYTES], l[KQ_POINTBYTES], r[KQ_POINTBYTES], cp[KQ_POINTBYTES];
+    uint8_t c[KQ_SCALARBYTES], l[KQ_POINTBYTES];
     KQ_ENSURE(msg != NULL || msg_len == 0, KQ_ERR_INVALID_ARG);
     KQ_ENSURE(msg_len <= KQ_MAX_SIGN_MESSAGE_BYTES, KQ_ERR_LIMIT);
     KQ_GUARD(kq_pt_check(public_key));
     KQ_ENSURE(kq_pt_check(R) == KQ_OK, KQ_ERR_BAD_SIGNATURE);
     KQ_ENSURE(kq_sc_is_canonical(z), KQ_ERR_BAD_SIGNATURE);
     kq_frost_challenge(c, R, public_key, msg, msg_len);
-    kq_pt_mul_base(l, z);
-    KQ_ENSURE(kq_pt_mul(cp, c, public_key) == KQ_OK, KQ_ERR_BAD_SIGNATURE);
-    KQ_ENSURE(kq_pt_add(r, R, cp) == KQ_OK, KQ_ERR_BAD_SIGNATURE);
-    KQ_ENSURE(kq_ct_eq(l, r, KQ_POINTBYTES), KQ_ERR_BAD_SIGNATURE);
+    /* z G == R + c PK, checked as z G - c PK == R (public values: variable time) */
+    KQ_ENSURE(kq_pt_base_minus_public(l, z, c, public_key) == KQ_OK, KQ_ERR_BAD_SIGNATURE);
+    KQ_ENSURE(kq_ct_eq(l, R, KQ_POINTBYTES), KQ_ERR_BAD_SIGNATURE);
     return KQ_OK;
 }

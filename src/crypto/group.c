@@ -419,6 +419,12 @@ static enum kq_err recompute(uint8_t out[KQ_POINTBYTES], const uint8_t z[KQ_SCAL
     return KQ_OK;
 }
 
+enum kq_err kq_pt_base_minus_public(uint8_t out[KQ_POINTBYTES], const uint8_t z[KQ_SCALARBYTES],
+                                    const uint8_t c[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES])
+{
+    return recompute(out, z, NULL, c, X);
+}
+
 enum kq_err kq_schnorr_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
                              const uint8_t x[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES])
 {

@@ -82,6 +82,13 @@ KQ_MUST_USE enum kq_err kq_pt_lincomb(uint8_t out[KQ_POINTBYTES],
 KQ_MUST_USE enum kq_err kq_pt_sum(uint8_t out[KQ_POINTBYTES], const uint8_t (*p)[KQ_POINTBYTES],
                                   size_t n);
 
+/* out = z*G - c*X for PUBLIC z, c, X only (signature and proof verification): variable time,
+ * about 0.8 M. z and c canonical; KQ_ERR_BAD_POINT for an invalid X (the identity is allowed). */
+KQ_MUST_USE enum kq_err kq_pt_base_minus_public(uint8_t out[KQ_POINTBYTES],
+                                                const uint8_t z[KQ_SCALARBYTES],
+                                                const uint8_t c[KQ_SCALARBYTES],
+                                                const uint8_t X[KQ_POINTBYTES]);
+
 /* ---- Polynomials and Lagrange ------------------------------------------------------------
  * Participants are numbered 1..KQ_MAX_PARTICIPANTS; index 0 is where the secret lives. */
 /* out = f(x) for f with coefficients c[0..t) (c[0] the constant term). */
