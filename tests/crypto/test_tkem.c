@@ -379,9 +379,16 @@ static void test_holder_rejects(void **state)
             sc[i] = (uint8_t)v;
             carry = v >> 8;
         }
-        if (carry == 0 && sc[31] < 0x20) { /* still 256-bit: same value mod L, not canonical */
-            assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_PROOF);
-        }
+        /* c, z < L < 2^253, so c + L < 2^254 fits: the same value mod L, not canonical */
+        assert_int_equal(carry, 0);
+        assert_false(kq_sc_is_canonical(sc));
+        assert_int_equal(kq_tkem_partial(&p, &bad, &LA, F.S, F.shares[0], 1), KQ_ERR_BAD_PROOF);
+        /* and the binary decoder rejects the same bytes */
+        uint8_t enc[KQ_TKEM_CTBYTES(32)];
+        struct kq_tkem_ct back;
+        memcpy(enc, bin, sizeof enc);
+        memcpy(enc + 38 + 32 * half, sc, 32);
+        assert_int_equal(kq_tkem_decode(&back, enc, sizeof enc), KQ_ERR_BAD_SCALAR);
     }
     /* a canonical but wrong proof; a zero challenge */
     bad = ct;
