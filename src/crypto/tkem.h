@@ -70,7 +70,7 @@ struct kq_tkem_coins {
 /* Wraps pt (pt_len bytes: exactly KQ_TKEM_DEKBYTES for a DEK label, at most
  * KQ_MAX_DATA_PLAINTEXT_BYTES for a DATA label) under label for the public key S. Writes the
  * binary ciphertext, KQ_TKEM_CTBYTES(pt_len) bytes, into out (out_cap bytes) and its length to
- * *out_len. Cost about 1.6 M. Errors: KQ_ERR_TYPE for a DERIVE label, KQ_ERR_INVALID_ARG for a
+ * *out_len. Cost about 1.75 M. Errors: KQ_ERR_TYPE for a DERIVE label, KQ_ERR_INVALID_ARG for a
  * wrong payload length, KQ_ERR_LIMIT for an oversized payload, KQ_ERR_BAD_POINT for an invalid or
  * identity S, KQ_ERR_OVERFLOW if out is too small. On failure out is wiped and *out_len is 0. */
 KQ_MUST_USE enum kq_err kq_tkem_wrap(uint8_t *out, size_t out_cap, size_t *out_len,
@@ -109,14 +109,14 @@ KQ_MUST_USE enum kq_err kq_tkem_from_text(uint8_t *bin, size_t bin_cap, size_t *
  * share is canonical and nonzero (KQ_ERR_BAD_SCALAR), index in 1..KQ_MAX_PARTICIPANTS
  * (KQ_ERR_ZERO_INDEX / KQ_ERR_LIMIT). S is the holder's verified copy of the public key (only
  * the identity is rejected: S is hashed, never multiplied). An invalid R gives KQ_ERR_BAD_POINT.
- * Cost about 4.2 M. On failure *out is zeroed. */
+ * Cost about 3.9 M. On failure *out is zeroed. */
 KQ_MUST_USE enum kq_err kq_tkem_partial(struct kq_tkem_partial *out, const struct kq_tkem_ct *ct,
                                         const struct kq_label *label,
                                         const uint8_t S[KQ_POINTBYTES],
                                         const uint8_t share[KQ_SCALARBYTES], uint32_t index);
 
 /* The same, for a holder that keeps its public share S_i = share * G (computed once when it
- * received the share): saves a base multiplication, about 3.9 M. S_i must be share * G, or the
+ * received the share): saves a base multiplication, about 3.6 M. S_i must be share * G, or the
  * holder signs a false proof, which is evidence against it. */
 KQ_MUST_USE enum kq_err kq_tkem_partial_pub(struct kq_tkem_partial *out,
                                             const struct kq_tkem_ct *ct,
@@ -126,7 +126,7 @@ KQ_MUST_USE enum kq_err kq_tkem_partial_pub(struct kq_tkem_partial *out,
                                             const uint8_t S_i[KQ_POINTBYTES], uint32_t index);
 
 /* Verifies a partial's DLEQ proof against the holder's public share S_i, the ciphertext's R and
- * the label digest. KQ_OK or KQ_ERR_BAD_PROOF (also for invalid points). Cost about 3.3 M. */
+ * the label digest. KQ_OK or KQ_ERR_BAD_PROOF (also for invalid points). Cost about 2.7 M. */
 KQ_MUST_USE enum kq_err kq_tkem_partial_verify(const struct kq_tkem_partial *p,
                                                const uint8_t digest[KQ_LABEL_DIGESTBYTES],
                                                const uint8_t R[KQ_POINTBYTES],
@@ -134,13 +134,13 @@ KQ_MUST_USE enum kq_err kq_tkem_partial_verify(const struct kq_tkem_partial *p,
 
 /* Combines partials and opens ct under label. parts[0..nparts) are the partials, S_i[k] the
  * public share of the holder of parts[k]; t is the threshold; extra partials are spares.
- * Optimistic: interpolates from the first t usable partials without checking proofs (cost about
- * t + 0.5 M); only if the key commitment or the AEAD fails does it verify every proof, flag the
- * liars in faulty[k] (faulty may be NULL, else nparts bytes, set to 0/1) and retry with t good
- * partials. The payload (ct->sealed_len - 16 bytes) goes to pt (pt_cap bytes), its length to
- * *pt_len. Errors: KQ_ERR_THRESHOLD (nparts < t), KQ_ERR_ZERO_INDEX / KQ_ERR_DUPLICATE_INDEX /
- * KQ_ERR_LIMIT (indices), KQ_ERR_TYPE / KQ_ERR_LABEL (ct does not match label),
- * KQ_ERR_OVERFLOW (pt too small), KQ_ERR_BAD_PROOF (faulty partials left fewer than t good
+ * Optimistic: interpolates from the first t usable partials without checking proofs (one
+ * kq_pt_lincomb over t terms, 2.5 M for t = 3); only if the key commitment or the AEAD fails does
+ * it verify every proof, flag the liars in faulty[k] (faulty may be NULL, else nparts bytes, set to
+ * 0/1) and retry with t good partials. The payload (ct->sealed_len - 16 bytes) goes to pt (pt_cap
+ * bytes), its length to *pt_len. Errors: KQ_ERR_THRESHOLD (nparts < t), KQ_ERR_ZERO_INDEX /
+ * KQ_ERR_DUPLICATE_INDEX / KQ_ERR_LIMIT (indices), KQ_ERR_TYPE / KQ_ERR_LABEL (ct does not match
+ * label), KQ_ERR_OVERFLOW (pt too small), KQ_ERR_BAD_PROOF (faulty partials left fewer than t good
  * ones), KQ_ERR_AUTH (every proof holds but the ciphertext does not open: it was tampered with).
  * A partial whose Z_i is not a valid non-identity point is flagged faulty without a proof check.
  * On failure pt is wiped and *pt_len is 0; faulty is meaningful on success and failure. */
@@ -150,7 +150,8 @@ KQ_MUST_USE enum kq_err kq_tkem_combine(uint8_t *pt, size_t pt_cap, size_t *pt_l
                                         const struct kq_tkem_partial *parts,
                                         const uint8_t (*S_i)[KQ_POINTBYTES], size_t nparts,
                                         size_t t);
-/* Same contract, but verifies every proof before combining (cost about t * 3.3 + t + 0.5 M). */
+/* Same contract, but verifies every proof before combining (cost about 2.7 M per partial plus the
+ * optimistic path). */
 KQ_MUST_USE enum kq_err
 kq_tkem_combine_verified(uint8_t *pt, size_t pt_cap, size_t *pt_len, uint8_t *faulty,
                          const struct kq_tkem_ct *ct, const struct kq_label *label,

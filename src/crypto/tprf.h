@@ -35,12 +35,12 @@ KQ_MUST_USE enum kq_err kq_tprf_point(uint8_t P[KQ_POINTBYTES], const struct kq_
 
 /* The holder's job: P from the label, Y_i = share * P, DLEQ proof bound to (label digest,
  * index). Errors: KQ_ERR_TYPE (not a DERIVE label), KQ_ERR_BAD_SCALAR (share non-canonical or
- * zero), KQ_ERR_ZERO_INDEX / KQ_ERR_LIMIT (index). Cost about 3.6 M. On failure *out is zeroed. */
+ * zero), KQ_ERR_ZERO_INDEX / KQ_ERR_LIMIT (index). Cost about 3.0 M. On failure *out is zeroed. */
 KQ_MUST_USE enum kq_err kq_tprf_partial(struct kq_tprf_partial *out, const struct kq_label *label,
                                         const uint8_t share[KQ_SCALARBYTES], uint32_t index);
 
 /* Verifies a partial's proof for the point P and label digest against the public share S_i.
- * KQ_OK or KQ_ERR_BAD_PROOF (also for an invalid or identity Y_i). Cost about 3.3 M. */
+ * KQ_OK or KQ_ERR_BAD_PROOF (also for an invalid or identity Y_i). Cost about 2.7 M. */
 KQ_MUST_USE enum kq_err kq_tprf_partial_verify(const struct kq_tprf_partial *p,
                                                const uint8_t digest[KQ_LABEL_DIGESTBYTES],
                                                const uint8_t P[KQ_POINTBYTES],
@@ -51,7 +51,7 @@ KQ_MUST_USE enum kq_err kq_tprf_partial_verify(const struct kq_tprf_partial *p,
  * good ones and writes key = SHA-512(KQ_TPRF_KEY_TAG, Y, label bytes)[0..32). Errors:
  * KQ_ERR_TYPE, KQ_ERR_THRESHOLD (nparts < t), KQ_ERR_ZERO_INDEX / KQ_ERR_DUPLICATE_INDEX /
  * KQ_ERR_LIMIT, KQ_ERR_BAD_PROOF (fewer than t good partials). key is wiped on failure; faulty is
- * meaningful on success and failure. Cost about nparts * 3.3 + t + 0.5 M. */
+ * meaningful on success and failure. Cost about nparts * 2.7 + t M. */
 KQ_MUST_USE enum kq_err kq_tprf_combine(uint8_t key[KQ_TPRF_KEYBYTES], uint8_t *faulty,
                                         const struct kq_label *label,
                                         const struct kq_tprf_partial *parts,
