@@ -97,16 +97,20 @@ static enum kq_err put_header(struct kq_buf *b, const struct kq_tkem_ct *ct, uin
 
 /* R = r*G, Z = r*S, and the Schnorr proof (c, z) with T = k*G, c = H(bind, R, T), z = k + c*r:
  * the equations of kq_schnorr_prove, with the nonce k supplied so that vectors are fixed. */
+/* R = r*G, Z = r*S (through S's precomputed table when St is not NULL) and the proof. */
 static enum kq_err wrap_group(struct kq_tkem_ct *ct, uint8_t Z[KQ_POINTBYTES],
-                              const uint8_t S[KQ_POINTBYTES], const struct kq_label *label,
-                              const struct kq_tkem_coins *coins)
+                              const uint8_t S[KQ_POINTBYTES], const struct kq_pt_table *St,
+                              const struct kq_label *label, const struct kq_tkem_coins *coins)
 {
     uint8_t T[KQ_POINTBYTES], cr[KQ_SCALARBYTES];
     struct kq_ts ts;
     KQ_GUARD(kq_sc_check(coins->r));
     KQ_GUARD(kq_sc_check(coins->k));
     kq_pt_mul_base(ct->R, coins->r);
-    KQ_GUARD(kq_pt_mul(Z, coins->r, S));
+    if (St != NULL)
+        kq_pt_table_mul(Z, St, coins->r);
+    else
+        KQ_GUARD(kq_pt_mul(Z, coins->r, S));
     kq_pt_mul_base(T, coins->k);
     pok_bind(&ts, S, label);
     kq_ts_put(&ts, ct->R, KQ_POINTBYTES);
@@ -118,9 +122,10 @@ static enum kq_err wrap_group(struct kq_tkem_ct *ct, uint8_t Z[KQ_POINTBYTES],
     return KQ_OK;
 }
 
-enum kq_err kq_tkem_wrap_with(uint8_t *out, size_t out_cap, size_t *out_len,
-                              const uint8_t S[KQ_POINTBYTES], const struct kq_label *label,
-                              const uint8_t *pt, size_t pt_len, const struct kq_tkem_coins *coins)
+static enum kq_err wrap_impl(uint8_t *out, size_t out_cap, size_t *out_len,
+                             const uint8_t S[KQ_POINTBYTES], const struct kq_pt_table *St,
+                             const struct kq_label *label, const uint8_t *pt, size_t pt_len,
+                             const struct kq_tkem_coins *coins)
 {
     uint8_t Z[KQ_POINTBYTES] = {0}, kek[KQ_TKEM_KEKBYTES] = {0};
     uint8_t *sealed = NULL;
@@ -139,7 +144,7 @@ enum kq_err kq_tkem_wrap_with(uint8_t *out, size_t out_cap, size_t *out_len,
     ct.version = label->version;
     ct.sealed_len = pt_len + KQ_TKEM_TAGBYTES;
     memcpy(ct.nonce, coins->nonce, KQ_TKEM_NONCEBYTES);
-    KQ_TRY(wrap_group(&ct, Z, S, label, coins));
+    KQ_TRY(wrap_group(&ct, Z, S, St, label, coins));
     kek_derive(kek, ct.commit, S, ct.R, Z, label);
     kq_buf_writer(&b, out, out_cap);
     KQ_TRY(put_header(&b, &ct, &sealed));
@@ -157,17 +162,39 @@ out:
     return err;
 }
 
-enum kq_err kq_tkem_wrap(uint8_t *out, size_t out_cap, size_t *out_len,
-                         const uint8_t S[KQ_POINTBYTES], const struct kq_label *label,
-                         const uint8_t *pt, size_t pt_len)
+enum kq_err kq_tkem_wrap_with(uint8_t *out, size_t out_cap, size_t *out_len,
+                              const uint8_t S[KQ_POINTBYTES], const struct kq_label *label,
+                              const uint8_t *pt, size_t pt_len, const struct kq_tkem_coins *coins)
+{
+    return wrap_impl(out, out_cap, out_len, S, NULL, label, pt, pt_len, coins);
+}
+
+static enum kq_err wrap_random(uint8_t *out, size_t out_cap, size_t *out_len,
+                               const uint8_t S[KQ_POINTBYTES], const struct kq_pt_table *St,
+                               const struct kq_label *label, const uint8_t *pt, size_t pt_len)
 {
     struct kq_tkem_coins coins;
     kq_sc_random(coins.r);
     kq_sc_nonce(coins.k, coins.r, KQ_SCALARBYTES);
     kq_random(coins.nonce, sizeof coins.nonce);
-    enum kq_err err = kq_tkem_wrap_with(out, out_cap, out_len, S, label, pt, pt_len, &coins);
+    enum kq_err err = wrap_impl(out, out_cap, out_len, S, St, label, pt, pt_len, &coins);
     kq_wipe(&coins, sizeof coins);
     return err;
+}
+
+enum kq_err kq_tkem_wrap(uint8_t *out, size_t out_cap, size_t *out_len,
+                         const uint8_t S[KQ_POINTBYTES], const struct kq_label *label,
+                         const uint8_t *pt, size_t pt_len)
+{
+    return wrap_random(out, out_cap, out_len, S, NULL, label, pt, pt_len);
+}
+
+enum kq_err kq_tkem_wrap_table(uint8_t *out, size_t out_cap, size_t *out_len,
+                               const struct kq_pt_table *St, const struct kq_label *label,
+                               const uint8_t *pt, size_t pt_len)
+{
+    KQ_ASSERT(St != NULL);
+    return wrap_random(out, out_cap, out_len, kq_pt_table_point(St), St, label, pt, pt_len);
 }
 
 /* ---- Decode ------------------------------------------------------------------------------ */
@@ -337,9 +364,13 @@ static enum kq_err holder_gate(const struct kq_tkem_ct *ct, const struct kq_labe
     KQ_ENSURE(index != 0, KQ_ERR_ZERO_INDEX);
     KQ_ENSURE(index <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
     KQ_ENSURE(!kq_pt_is_identity(S), KQ_ERR_BAD_POINT);
-    KQ_GUARD(kq_pt_check(ct->R));
     pok_bind(&bind, S, label);
-    return kq_schnorr_verify(ct->proof, &bind, ct->R);
+    /* the proof check decodes R (rejecting an invalid or identity R); only when it fails is R
+     * decoded again, to tell a malformed R from a bad proof */
+    enum kq_err err = kq_schnorr_verify(ct->proof, &bind, ct->R);
+    if (err != KQ_OK && kq_pt_check(ct->R) != KQ_OK)
+        return KQ_ERR_BAD_POINT;
+    return err;
 }
 
 enum kq_err kq_tkem_partial_pub(struct kq_tkem_partial *out, const struct kq_tkem_ct *ct,
@@ -355,10 +386,10 @@ enum kq_err kq_tkem_partial_pub(struct kq_tkem_partial *out, const struct kq_tke
     memset(out, 0, sizeof *out);
     KQ_TRY(kq_sc_check(share));
     KQ_TRY(holder_gate(ct, label, S, index));
-    KQ_TRY(kq_pt_mul(out->Z, share, ct->R));
     kq_label_digest(digest, label);
     partial_bind(&bind, digest, index);
-    KQ_TRY(kq_dleq_prove(out->proof, &bind, share, NULL, S_i, ct->R, out->Z));
+    /* Z_i = s_i * R and the proof's k * R in one dual multiplication of R */
+    KQ_TRY(kq_dleq_prove_mul(out->Z, out->proof, &bind, share, S_i, ct->R));
     out->index = index;
 out:
     if (err != KQ_OK)

@@ -47,11 +47,11 @@ enum kq_err kq_tprf_partial(struct kq_tprf_partial *out, const struct kq_label *
     KQ_TRY(kq_sc_check(share));
     KQ_CHECK(index != 0, KQ_ERR_ZERO_INDEX);
     KQ_CHECK(index <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
-    KQ_TRY(kq_pt_mul(out->Y, share, P));
     kq_pt_mul_base(S_i, share);
     kq_label_digest(digest, label);
     partial_bind(&bind, digest, index);
-    KQ_TRY(kq_dleq_prove(out->proof, &bind, share, NULL, S_i, P, out->Y));
+    /* Y_i = s_i * P and the proof's k * P in one dual multiplication of P */
+    KQ_TRY(kq_dleq_prove_mul(out->Y, out->proof, &bind, share, S_i, P));
     out->index = index;
 out:
     if (err != KQ_OK)

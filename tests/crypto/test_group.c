@@ -287,6 +287,69 @@ static void test_decaf_agrees_with_libsodium(void **state)
     kq_wipe(coeffs, sizeof coeffs);
 }
 
+static void test_dleq_prove_mul(void **state)
+{
+    (void)state;
+    uint8_t x[32], A[32], h[32], H[32], B[32], expect[32], proof[64];
+    struct kq_ts bind;
+    kq_ts_init(&bind, "test/dleq-mul");
+    kq_sc_random(x);
+    kq_pt_mul_base(A, x);
+    kq_sc_random(h);
+    kq_pt_mul_base(H, h);
+    assert_int_equal(kq_dleq_prove_mul(B, proof, &bind, x, A, H), KQ_OK);
+    assert_int_equal(kq_pt_mul(expect, x, H), KQ_OK);
+    assert_memory_equal(B, expect, 32); /* the product is x*H */
+    assert_int_equal(kq_dleq_verify(proof, &bind, NULL, A, H, B), KQ_OK);
+    /* the proof is bound: another public share or another binding fails */
+    uint8_t y[32], Y[32];
+    kq_sc_random(y);
+    kq_pt_mul_base(Y, y);
+    assert_int_equal(kq_dleq_verify(proof, &bind, NULL, Y, H, B), KQ_ERR_BAD_PROOF);
+    struct kq_ts other;
+    kq_ts_init(&other, "test/dleq-mul2");
+    assert_int_equal(kq_dleq_verify(proof, &other, NULL, A, H, B), KQ_ERR_BAD_PROOF);
+    /* a public share that is not x*G gives a proof that does not verify */
+    assert_int_equal(kq_dleq_prove_mul(B, proof, &bind, x, Y, H), KQ_OK);
+    assert_int_equal(kq_dleq_verify(proof, &bind, NULL, Y, H, B), KQ_ERR_BAD_PROOF);
+    /* identity or invalid H or A: refused, outputs zeroed */
+    uint8_t identity[32] = {0}, bad[32], zero[32] = {0};
+    memset(bad, 0xff, 32);
+    assert_int_equal(kq_dleq_prove_mul(B, proof, &bind, x, A, identity), KQ_ERR_BAD_POINT);
+    assert_memory_equal(B, zero, 32);
+    assert_int_equal(kq_dleq_prove_mul(B, proof, &bind, x, A, bad), KQ_ERR_BAD_POINT);
+    assert_int_equal(kq_dleq_prove_mul(B, proof, &bind, x, bad, H), KQ_OK); /* only hashed */
+    assert_int_equal(kq_dleq_verify(proof, &bind, NULL, bad, H, B), KQ_ERR_BAD_PROOF);
+    assert_int_equal(kq_dleq_prove_mul(B, proof, &bind, x, identity, H), KQ_ERR_BAD_POINT);
+}
+
+static void test_pt_table(void **state)
+{
+    (void)state;
+    uint8_t p[32], P[32], s[32], a[32], b[32], zero[32] = {0}, identity[32] = {0}, bad[32];
+    struct kq_pt_table *t = NULL;
+    kq_sc_random(p);
+    kq_pt_mul_base(P, p);
+    assert_int_equal(kq_pt_table_new(&t, P), KQ_OK);
+    assert_memory_equal(kq_pt_table_point(t), P, 32);
+    for (int i = 0; i < 8; i++) {
+        kq_sc_random(s);
+        kq_pt_table_mul(a, t, s);
+        assert_int_equal(kq_pt_mul(b, s, P), KQ_OK);
+        assert_memory_equal(a, b, 32);
+    }
+    kq_pt_table_mul(a, t, zero);
+    assert_true(kq_pt_is_identity(a));
+    kq_pt_table_free(t);
+    kq_pt_table_free(NULL);
+    memset(bad, 0xff, 32);
+    t = (struct kq_pt_table *)1;
+    assert_int_equal(kq_pt_table_new(&t, identity), KQ_ERR_BAD_POINT);
+    assert_null(t);
+    assert_int_equal(kq_pt_table_new(&t, bad), KQ_ERR_BAD_POINT);
+    assert_null(t);
+}
+
 int main(void)
 {
     if (kq_init(0) != KQ_OK)
@@ -302,6 +365,8 @@ int main(void)
         cmocka_unit_test(test_dleq),
         cmocka_unit_test(test_lincomb),
         cmocka_unit_test(test_decaf_agrees_with_libsodium),
+        cmocka_unit_test(test_dleq_prove_mul),
+        cmocka_unit_test(test_pt_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -943,6 +943,35 @@ static void test_response_decoder(void **state)
     assert_int_equal(kq_partial_decode(&d, mut, len), KQ_ERR_LIMIT);
 }
 
+/* A client that prepared S's table wraps ciphertexts the holders open like any other; the table
+ * path keeps every check of the cold path (type, payload length). */
+static void test_wrap_table(void **state)
+{
+    (void)state;
+    uint8_t bin[KQ_TKEM_CTBYTES(32)], pt[64];
+    size_t len = 0, pt_len = 0;
+    struct kq_tkem_ct ct;
+    struct kq_tkem_partial parts[MAXN];
+    struct kq_pt_table *St = NULL;
+    deal(&F, 3, 5);
+    label(&LA, KQ_PURPOSE_DEK, 3, "acme");
+    assert_int_equal(kq_pt_table_new(&St, F.S), KQ_OK);
+    for (int rep = 0; rep < 3; rep++) {
+        assert_int_equal(kq_tkem_wrap_table(bin, sizeof bin, &len, St, &LA, DEK, 32), KQ_OK);
+        assert_int_equal(len, KQ_TKEM_CTBYTES(32));
+        assert_int_equal(kq_tkem_decode(&ct, bin, len), KQ_OK);
+        all_partials(parts, &ct, &LA);
+        assert_int_equal(combine_mask(pt, &pt_len, &ct, &LA, parts, 0x15, 0), KQ_OK);
+        assert_memory_equal(pt, DEK, 32);
+    }
+    label(&LB, KQ_PURPOSE_DERIVE, 3, "acme");
+    assert_int_equal(kq_tkem_wrap_table(bin, sizeof bin, &len, St, &LB, DEK, 32), KQ_ERR_TYPE);
+    assert_int_equal(kq_tkem_wrap_table(bin, sizeof bin, &len, St, &LA, DEK, 31),
+                     KQ_ERR_INVALID_ARG);
+    assert_int_equal(len, 0);
+    kq_pt_table_free(St);
+}
+
 int main(void)
 {
     if (kq_init(0) != KQ_OK)
@@ -951,6 +980,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_2_3),
         cmocka_unit_test(test_roundtrip_3_5),
         cmocka_unit_test(test_roundtrip_5_9),
+        cmocka_unit_test(test_wrap_table),
         cmocka_unit_test(test_data_payload),
         cmocka_unit_test(test_wrap_rejects),
         cmocka_unit_test(test_forged_partial_named),
