@@ -36,6 +36,7 @@ demo: build
 # Coverage-guided fuzzing with clang's libFuzzer: each harness starts from seeds written by the
 # deterministic driver of the normal build, and runs FUZZ_SECONDS seconds.
 fuzz: build
+	@bash scripts/deps.sh fuzz
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DKQ_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	@set -e; for f in $(FUZZ_BUILD)/fuzz/fuzz_*; do \
