@@ -388,6 +388,88 @@ enum kq_err kq_lagrange(uint8_t out[KQ_SCALARBYTES], const uint32_t *xs, size_t 
     return KQ_OK;
 }
 
+/* ---- Lagrange at 0 without scalar inversion, interpolation in the exponent -------------- */
+
+/* The group order L as little-endian 32-bit limbs. */
+static const uint32_t ORDER_L[8] = {0x5cf5d3edu, 0x5812631au, 0xa2f79cd6u, 0x14def9deu,
+                                    0u,          0u,          0u,          0x10000000u};
+
+/* out = a^-1 mod L for 1 <= a < KQ_MAX_PARTICIPANTS, in variable time (a is public):
+ * find k < a with a | k*L + 1, then a^-1 = (k*L + 1) / a, which is below L. */
+static void inv_small(uint8_t out[KQ_SCALARBYTES], uint32_t a)
+{
+    uint32_t prod[9];
+    uint64_t rem = 0, carry = 1; /* the "+ 1" */
+    uint32_t k = 0;
+    KQ_ASSERT(a >= 1 && a < KQ_MAX_PARTICIPANTS);
+    for (size_t i = 8; i-- > 0;)
+        rem = ((rem << 32) | ORDER_L[i]) % a; /* rem = L mod a */
+    while ((k * rem + 1) % a != 0) {
+        k++;
+        KQ_ASSERT(k < a); /* gcd(a, L) = 1: some k < a works */
+    }
+    for (size_t i = 0; i < 8; i++) {
+        uint64_t v = (uint64_t)ORDER_L[i] * k + carry;
+        prod[i] = (uint32_t)v;
+        carry = v >> 32;
+    }
+    prod[8] = (uint32_t)carry;
+    rem = 0;
+    for (size_t i = 9; i-- > 0;) {
+        uint64_t cur = (rem << 32) | prod[i];
+        prod[i] = (uint32_t)(cur / a);
+        rem = cur % a;
+    }
+    KQ_ASSERT(rem == 0 && prod[8] == 0);
+    for (size_t i = 0; i < 8; i++)
+        for (size_t j = 0; j < 4; j++)
+            out[4 * i + j] = (uint8_t)(prod[i] >> (8 * j));
+}
+
+enum kq_err kq_lagrange0(uint8_t (*lambda)[KQ_SCALARBYTES], const uint32_t *xs, size_t n)
+{
+    uint8_t inv[KQ_MAX_PARTICIPANTS][KQ_SCALARBYTES];
+    uint8_t have[KQ_MAX_PARTICIPANTS] = {0};
+    uint8_t f[KQ_SCALARBYTES], xm[KQ_SCALARBYTES];
+    KQ_ASSERT(lambda != NULL && xs != NULL);
+    KQ_ENSURE(n >= 1, KQ_ERR_INVALID_ARG);
+    KQ_GUARD(kq_indices_check(xs, n));
+    for (size_t j = 0; j < n; j++) {
+        kq_sc_from_u32(lambda[j], 1);
+        for (size_t m = 0; m < n; m++) {
+            if (m == j)
+                continue;
+            uint32_t d = xs[m] > xs[j] ? xs[m] - xs[j] : xs[j] - xs[m];
+            if (!have[d]) {
+                inv_small(inv[d], d);
+                have[d] = 1;
+            }
+            kq_sc_from_u32(xm, xs[m]);
+            crypto_core_ristretto255_scalar_mul(f, xm, inv[d]);
+            if (xs[m] < xs[j])
+                crypto_core_ristretto255_scalar_negate(f, f);
+            crypto_core_ristretto255_scalar_mul(lambda[j], lambda[j], f);
+        }
+    }
+    return KQ_OK;
+}
+
+enum kq_err kq_pt_interpolate0(uint8_t out[KQ_POINTBYTES], const uint32_t *xs,
+                               const uint8_t (*pts)[KQ_POINTBYTES], size_t t)
+{
+    uint8_t lambda[KQ_MAX_THRESHOLD][KQ_SCALARBYTES];
+    enum kq_err err = KQ_OK;
+    KQ_ASSERT(t >= 1 && t <= KQ_MAX_THRESHOLD);
+    for (size_t j = 0; j < t; j++)
+        KQ_CHECK(!kq_pt_is_identity(pts[j]), KQ_ERR_BAD_POINT); /* lincomb would accept it */
+    KQ_TRY(kq_lagrange0(lambda, xs, t));
+    KQ_TRY(kq_pt_lincomb(out, (const uint8_t(*)[KQ_SCALARBYTES])lambda, pts, t));
+out:
+    if (err != KQ_OK)
+        kq_wipe(out, KQ_POINTBYTES);
+    return err;
+}
+
 /* ---- Feldman VSS -------------------------------------------------------------------------- */
 
 enum kq_err kq_vss_deal(uint8_t (*coeffs)[KQ_SCALARBYTES], uint8_t (*commits)[KQ_POINTBYTES],

@@ -118,6 +118,19 @@ KQ_MUST_USE enum kq_err kq_indices_check(const uint32_t *xs, size_t n);
 KQ_MUST_USE enum kq_err kq_lagrange(uint8_t out[KQ_SCALARBYTES], const uint32_t *xs, size_t n,
                                     size_t j, uint32_t at);
 
+/* Lagrange coefficients at 0 for the distinct indices xs[0..n): lambda[j] = prod_{m != j}
+ * x_m / (x_m - x_j), the same values as kq_lagrange(.., j, 0). Indices are public, so the small
+ * inverses are computed in variable time without a scalar inversion (a scalar inversion costs
+ * ~0.5 M). Errors as kq_indices_check, KQ_ERR_INVALID_ARG for n = 0. */
+KQ_MUST_USE enum kq_err kq_lagrange0(uint8_t (*lambda)[KQ_SCALARBYTES], const uint32_t *xs,
+                                     size_t n);
+/* Interpolation in the exponent: out = sum_j lambda_j(0) * P_j over the points P_j = s(x_j)*H
+ * of distinct indices xs[0..t), giving s(0)*H (combining partials Z_i, Y_i). Constant time in
+ * the points. KQ_ERR_BAD_POINT for an invalid or identity point, index errors as kq_lagrange0;
+ * out is wiped on failure. */
+KQ_MUST_USE enum kq_err kq_pt_interpolate0(uint8_t out[KQ_POINTBYTES], const uint32_t *xs,
+                                           const uint8_t (*pts)[KQ_POINTBYTES], size_t t);
+
 /* ---- Feldman VSS -------------------------------------------------------------------------- */
 /* Deals secret (NULL: a fresh random nonzero secret) with threshold t among indices 1..n.
  * coeffs (t scalars, secret) receives the polynomial, commits (t points) C_j = c_j * G (the

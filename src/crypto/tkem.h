@@ -165,11 +165,4 @@ kq_tkem_combine_verified(uint8_t *pt, size_t pt_cap, size_t *pt_len, uint8_t *fa
                          const uint8_t S[KQ_POINTBYTES], const struct kq_tkem_partial *parts,
                          const uint8_t (*S_i)[KQ_POINTBYTES], size_t nparts, size_t t);
 
-/* Lagrange coefficients at 0 for the distinct indices xs[0..n): lambda[j] = prod_{m != j}
- * x_m / (x_m - x_j). Indices are public, so the small inverses are computed in variable time
- * without a scalar inversion (kq_lagrange costs ~0.5 M per coefficient). Errors as
- * kq_indices_check, KQ_ERR_INVALID_ARG for n = 0. */
-KQ_MUST_USE enum kq_err kq_tkem_lagrange0(uint8_t (*lambda)[KQ_SCALARBYTES], const uint32_t *xs,
-                                          size_t n);
-
 #endif

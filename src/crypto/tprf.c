@@ -87,21 +87,15 @@ static enum kq_err check_parts(const struct kq_tprf_partial *parts, size_t npart
 static enum kq_err interpolate(uint8_t Y[KQ_POINTBYTES], const struct kq_tprf_partial *parts,
                                const uint8_t *sel, size_t t)
 {
-    uint8_t lambda[KQ_MAX_THRESHOLD][KQ_SCALARBYTES], pts[KQ_MAX_THRESHOLD][KQ_POINTBYTES];
+    uint8_t pts[KQ_MAX_THRESHOLD][KQ_POINTBYTES];
     uint32_t xs[KQ_MAX_THRESHOLD] = {0};
-    enum kq_err err = KQ_OK;
     KQ_ASSERT(t >= 1 && t <= KQ_MAX_THRESHOLD);
     for (size_t j = 0; j < t; j++) {
         xs[j] = parts[sel[j]].index;
         memcpy(pts[j], parts[sel[j]].Y, KQ_POINTBYTES);
     }
-    KQ_TRY(kq_tkem_lagrange0(lambda, xs, t));
-    KQ_TRY(kq_pt_lincomb(Y, (const uint8_t(*)[KQ_SCALARBYTES])lambda,
-                         (const uint8_t(*)[KQ_POINTBYTES])pts, t));
-out:
+    enum kq_err err = kq_pt_interpolate0(Y, xs, (const uint8_t(*)[KQ_POINTBYTES])pts, t);
     kq_wipe(pts, t * KQ_POINTBYTES);
-    if (err != KQ_OK)
-        kq_wipe(Y, KQ_POINTBYTES);
     return err;
 }
 

@@ -323,6 +323,39 @@ static void test_dleq_prove_mul(void **state)
     assert_int_equal(kq_dleq_prove_mul(B, proof, &bind, x, identity, H), KQ_ERR_BAD_POINT);
 }
 
+static void test_interpolate0(void **state)
+{
+    (void)state;
+    enum { T = 3, N = 6 };
+    uint8_t coeffs[T][32], commits[T][32], shares[N][32], h[32], H[32], pts[T][32], out[32];
+    uint8_t expect[32], lam[T][32], slow[32];
+    uint32_t xs[T] = {6, 2, 4};
+    assert_int_equal(kq_vss_deal(coeffs, commits, shares, NULL, T, N), KQ_OK);
+    kq_sc_random(h);
+    kq_pt_mul_base(H, h);
+    for (int j = 0; j < T; j++)
+        assert_int_equal(kq_pt_mul(pts[j], shares[xs[j] - 1], H), KQ_OK);
+    assert_int_equal(kq_pt_interpolate0(out, xs, pts, T), KQ_OK);
+    assert_int_equal(kq_pt_mul(expect, coeffs[0], H), KQ_OK);
+    assert_memory_equal(out, expect, 32); /* s(0) * H */
+    assert_int_equal(kq_lagrange0(lam, xs, T), KQ_OK);
+    for (size_t j = 0; j < T; j++) { /* the same coefficients as the inverting kq_lagrange */
+        assert_int_equal(kq_lagrange(slow, xs, T, j, 0), KQ_OK);
+        assert_memory_equal(lam[j], slow, 32);
+    }
+    uint8_t saved[32];
+    memcpy(saved, pts[1], 32);
+    memset(pts[1], 0, 32);
+    assert_int_equal(kq_pt_interpolate0(out, xs, pts, T), KQ_ERR_BAD_POINT);
+    memset(pts[1], 0xff, 32);
+    assert_int_equal(kq_pt_interpolate0(out, xs, pts, T), KQ_ERR_BAD_POINT);
+    memcpy(pts[1], saved, 32);
+    xs[2] = 6;
+    assert_int_equal(kq_pt_interpolate0(out, xs, pts, T), KQ_ERR_DUPLICATE_INDEX);
+    kq_wipe(coeffs, sizeof coeffs);
+    kq_wipe(shares, sizeof shares);
+}
+
 static void test_pt_table(void **state)
 {
     (void)state;
@@ -367,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_decaf_agrees_with_libsodium),
         cmocka_unit_test(test_dleq_prove_mul),
         cmocka_unit_test(test_pt_table),
+        cmocka_unit_test(test_interpolate0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -727,17 +727,17 @@ static void test_lagrange0(void **state)
     size_t sizes[4] = {3, 5, 7, 1};
     uint8_t fast[7][32], slow[32];
     for (size_t k = 0; k < 4; k++) {
-        assert_int_equal(kq_tkem_lagrange0(fast, sets[k], sizes[k]), KQ_OK);
+        assert_int_equal(kq_lagrange0(fast, sets[k], sizes[k]), KQ_OK);
         for (size_t j = 0; j < sizes[k]; j++) {
             assert_int_equal(kq_lagrange(slow, sets[k], sizes[k], j, 0), KQ_OK);
             assert_memory_equal(fast[j], slow, 32);
         }
     }
     uint32_t dup[2] = {3, 3}, zero[2] = {0, 1}, over[1] = {256};
-    assert_int_equal(kq_tkem_lagrange0(fast, dup, 2), KQ_ERR_DUPLICATE_INDEX);
-    assert_int_equal(kq_tkem_lagrange0(fast, zero, 2), KQ_ERR_ZERO_INDEX);
-    assert_int_equal(kq_tkem_lagrange0(fast, over, 1), KQ_ERR_LIMIT);
-    assert_int_equal(kq_tkem_lagrange0(fast, dup, 0), KQ_ERR_INVALID_ARG);
+    assert_int_equal(kq_lagrange0(fast, dup, 2), KQ_ERR_DUPLICATE_INDEX);
+    assert_int_equal(kq_lagrange0(fast, zero, 2), KQ_ERR_ZERO_INDEX);
+    assert_int_equal(kq_lagrange0(fast, over, 1), KQ_ERR_LIMIT);
+    assert_int_equal(kq_lagrange0(fast, dup, 0), KQ_ERR_INVALID_ARG);
 }
 
 /* ---- Signed responses and evidence ------------------------------------------------------- */
