@@ -57,4 +57,45 @@ static inline double bench_rate(bench_fn fn, void *ctx, double budget_s)
     return rates[BENCH_REPEATS / 2];
 }
 
+/* Runs fn for about budget_s seconds, in batches; returns operations per second. */
+static inline double bench_burst(bench_fn fn, void *ctx, size_t batch, double budget_s)
+{
+    size_t ops = 0;
+    double t0 = bench_now(), dt;
+    do {
+        for (size_t i = 0; i < batch; i++)
+            fn(ctx);
+        ops += batch;
+        dt = bench_now() - t0;
+    } while (dt < budget_s);
+    return (double)ops / dt;
+}
+
+/* Alternates BENCH_PAIRS short bursts of fn and of the reference ref (the unit, M), so both see
+ * the same machine state; *rate is the median rate of fn and *cost the median of the per-pair
+ * ratios (time of one fn) / (time of one ref). Robust to the drift of a shared machine. */
+#define BENCH_PAIRS 9
+static inline void bench_pair(bench_fn fn, bench_fn ref, double budget_s, double *rate,
+                              double *cost)
+{
+    double rates[BENCH_PAIRS], ratios[BENCH_PAIRS];
+    size_t batch = 1, rbatch = 1;
+    double slice = budget_s / BENCH_PAIRS;
+    while (bench_burst(fn, NULL, batch, 0) * slice / 4 > (double)batch && batch < ((size_t)1 << 30))
+        batch *= 2;
+    while (bench_burst(ref, NULL, rbatch, 0) * slice / 4 > (double)rbatch &&
+           rbatch < ((size_t)1 << 30))
+        rbatch *= 2;
+    for (int i = 0; i < BENCH_PAIRS; i++) {
+        double r_ref = bench_burst(ref, NULL, rbatch, slice);
+        double r_fn = bench_burst(fn, NULL, batch, slice);
+        rates[i] = r_fn;
+        ratios[i] = r_ref / r_fn;
+    }
+    qsort(rates, BENCH_PAIRS, sizeof rates[0], bench_cmp_double);
+    qsort(ratios, BENCH_PAIRS, sizeof ratios[0], bench_cmp_double);
+    *rate = rates[BENCH_PAIRS / 2];
+    *cost = ratios[BENCH_PAIRS / 2];
+}
+
 #endif

@@ -19,7 +19,6 @@
 #define N 5
 
 static double g_budget = 0.3;
-static double g_us_per_m;
 
 /* ---- primitives ---------------------------------------------------------------------------- */
 static uint8_t g_s[32], g_p[32], g_q[32], g_edpk[32], g_edsk[64], g_edsig[64];
@@ -240,27 +239,20 @@ static void setup(void)
         abort();
 }
 
-/* The machine's speed drifts (frequency, neighbours), so every row's cost in M uses the median
- * of M measured right before and right after that row. */
-static double m_now(void)
+static void print_row(const char *name, double r, double cost_m, const char *target, int met)
 {
-    return 1e6 / bench_rate(op_smul, NULL, g_budget / 2);
-}
-
-static void print_row(const char *name, double r, double us_m, const char *target, int met)
-{
-    double us = 1e6 / r;
-    printf("| %-40s | %10.0f | %9.2f | %7.3f | %-18s | %-6s |\n", name, r, us, us / us_m, target,
+    printf("| %-40s | %10.0f | %9.2f | %7.3f | %-18s | %-6s |\n", name, r, 1e6 / r, cost_m, target,
            met < 0 ? "" : (met ? "met" : "MISSED"));
     fflush(stdout);
 }
 
+/* Each row alternates bursts of the operation and of M (bench_pair), so its cost in M is the
+ * median of ratios taken on the same machine state. */
 static void row(const char *name, bench_fn fn, const char *target, double target_m)
 {
-    double m1 = m_now(), r = bench_rate(fn, NULL, g_budget), m2 = m_now();
-    double us_m = (m1 + m2) / 2;
-    g_us_per_m = us_m;
-    print_row(name, r, us_m, target, target_m <= 0 ? -1 : (1e6 / r) / us_m <= target_m);
+    double r, cost;
+    bench_pair(fn, op_smul, 2 * g_budget * BENCH_REPEATS, &r, &cost);
+    print_row(name, r, cost, target, target_m <= 0 ? -1 : cost <= target_m);
 }
 
 int main(int argc, char **argv)
@@ -271,12 +263,12 @@ int main(int argc, char **argv)
         g_budget = atof(argv[1]);
     setup();
     double m_rate = bench_rate(op_smul, NULL, g_budget);
-    printf("bench/crypto: one core, each rate the median of %d runs of %.2fs\n", BENCH_REPEATS,
-           g_budget);
+    printf("bench/crypto: one core, about %.1fs per row\n", 2 * g_budget * BENCH_REPEATS);
     printf(
         "M = one ristretto255 variable-base scalar multiplication (libsodium): %.1f us, %.0f/s;\n"
-        "each row's cost in M uses M measured just before and after that row\n\n",
-        1e6 / m_rate, m_rate);
+        "each row's cost in M is the median of %d ratios, each from a burst of the operation\n"
+        "beside a burst of M; ops/s is the median rate of the operation's bursts\n\n",
+        1e6 / m_rate, m_rate, BENCH_PAIRS);
     printf("| %-40s | %10s | %9s | %7s | %-18s | %-6s |\n", "operation", "ops/s", "us/op", "M",
            "target", "");
     printf("|------------------------------------------|------------|-----------|---------|"
@@ -285,8 +277,9 @@ int main(int argc, char **argv)
     row("ristretto255 base scalarmult", op_smul_base, "", 0);
     row("Ed25519 sign", op_ed_sign, "", 0);
     row("Ed25519 verify", op_ed_verify, "", 0);
-    double m1 = m_now(), sh = bench_rate(op_shamir, NULL, g_budget), m2 = m_now();
-    print_row("Shamir split+combine 32B 3-of-5", sh, (m1 + m2) / 2, ">= 200000/s", sh >= 200000);
+    double sh, sh_cost;
+    bench_pair(op_shamir, op_smul, 2 * g_budget * BENCH_REPEATS, &sh, &sh_cost);
+    print_row("Shamir split+combine 32B 3-of-5", sh, sh_cost, ">= 200000/s", sh >= 200000);
     op_shamir_split(NULL);
     row("  Shamir split 32B 3-of-5", op_shamir_split, "", 0);
     row("  Shamir combine 32B, 3 shares", op_shamir_combine, "", 0);
