@@ -227,13 +227,6 @@ enum kq_err kq_pt_add(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES]
     return KQ_OK;
 }
 
-enum kq_err kq_pt_sub(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
-                      const uint8_t b[KQ_POINTBYTES])
-{
-    KQ_ENSURE(crypto_core_ristretto255_sub(out, a, b) == 0, KQ_ERR_BAD_POINT);
-    return KQ_OK;
-}
-
 enum kq_err kq_pt_lincomb(uint8_t out[KQ_POINTBYTES], const uint8_t (*s)[KQ_SCALARBYTES],
                           const uint8_t (*p)[KQ_POINTBYTES], size_t n)
 {

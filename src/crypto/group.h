@@ -65,10 +65,8 @@ KQ_MUST_USE enum kq_err kq_pt_mul(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ
                                   const uint8_t p[KQ_POINTBYTES]);
 /* out = s * G, where s = 0 gives the identity (all-zero encoding). Never fails. */
 void kq_pt_mul_base(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES]);
-/* out = a + b, out = a - b; identities allowed. KQ_ERR_BAD_POINT on an invalid encoding. */
+/* out = a + b; identities allowed. KQ_ERR_BAD_POINT on an invalid encoding. */
 KQ_MUST_USE enum kq_err kq_pt_add(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
-                                  const uint8_t b[KQ_POINTBYTES]);
-KQ_MUST_USE enum kq_err kq_pt_sub(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
                                   const uint8_t b[KQ_POINTBYTES]);
 /* out = sum s[i] * p[i] over n terms; zero scalars and identity points contribute nothing and the
  * result may be the identity. KQ_ERR_BAD_POINT on an invalid encoding. */

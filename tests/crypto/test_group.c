@@ -6,6 +6,15 @@
 #include "base/mem.h"
 #include "crypto/group.h"
 
+static void test_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(kq_scalarbytes(), KQ_SCALARBYTES);
+    assert_int_equal(kq_pointbytes(), KQ_POINTBYTES);
+    assert_int_equal(kq_proofbytes(), KQ_PROOFBYTES);
+    assert_int_equal(KQ_PROOFBYTES, 2 * KQ_SCALARBYTES);
+}
+
 static void test_transcript_separation(void **state)
 {
     (void)state;
@@ -388,6 +397,7 @@ int main(void)
     if (kq_init(0) != KQ_OK)
         return 1;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_transcript_separation),
         cmocka_unit_test(test_scalar_checks),
         cmocka_unit_test(test_point_checks),
