@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/ct.h"
 #include "base/mem.h"
 
 size_t kq_frost_sigbytes(void)
@@ -430,6 +431,7 @@ enum kq_err kq_frost_commit_with_randomness(struct kq_frost_nonces *nonces,
     comm->identifier = kp->identifier;
     kq_pt_mul_base(comm->hiding, nonces->hiding);
     kq_pt_mul_base(comm->binding, nonces->binding);
+    KQ_DECLASSIFY(comm, sizeof *comm); /* commitments are broadcast: public by design */
     nonces->identifier = kp->identifier;
     nonces->commitment = *comm;
     nonces->self = nonces;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ct.h"
 #include "base/limits.h"
 #include "base/mem.h"
 
@@ -50,7 +51,9 @@ static enum kq_err dec_point(decaf_255_point_t out, const uint8_t in[KQ_POINTBYT
 /* s must be canonical (callers check untrusted scalars first): libdecaf reduces silently. */
 static void dec_scalar(decaf_255_scalar_t out, const uint8_t s[KQ_SCALARBYTES])
 {
-    KQ_ASSERT(decaf_255_scalar_decode(out, s) == DECAF_SUCCESS);
+    decaf_error_t ok = decaf_255_scalar_decode(out, s);
+    KQ_DECLASSIFY(&ok, sizeof ok); /* "canonical": the same for every valid scalar */
+    KQ_ASSERT(ok == DECAF_SUCCESS);
 }
 
 /* out = x * p for a public small x, by double-and-add on decoded points (variable time in x
@@ -160,12 +163,12 @@ int kq_sc_is_canonical(const uint8_t s[KQ_SCALARBYTES])
     int eq = kq_ct_eq(red, s, KQ_SCALARBYTES);
     kq_wipe(wide, sizeof wide);
     kq_wipe(red, sizeof red);
-    return eq;
+    return kq_declassify_int(eq); /* a validity predicate: public by design */
 }
 
 int kq_sc_is_zero(const uint8_t s[KQ_SCALARBYTES])
 {
-    return sodium_is_zero(s, KQ_SCALARBYTES);
+    return kq_declassify_int(sodium_is_zero(s, KQ_SCALARBYTES)); /* validity predicate */
 }
 
 enum kq_err kq_sc_check(const uint8_t s[KQ_SCALARBYTES])
@@ -206,7 +209,7 @@ enum kq_err kq_pt_mul(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES
                       const uint8_t p[KQ_POINTBYTES])
 {
     KQ_ASSERT(kq_sc_is_canonical(s));
-    if (crypto_scalarmult_ristretto255(out, s, p) != 0) {
+    if (kq_declassify_int(crypto_scalarmult_ristretto255(out, s, p)) != 0) { /* identity */
         memset(out, 0, KQ_POINTBYTES);
         return KQ_ERR_BAD_POINT;
     }
@@ -216,7 +219,7 @@ enum kq_err kq_pt_mul(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES
 void kq_pt_mul_base(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES])
 {
     KQ_ASSERT(kq_sc_is_canonical(s));
-    if (crypto_scalarmult_ristretto255_base(out, s) != 0)
+    if (kq_declassify_int(crypto_scalarmult_ristretto255_base(out, s)) != 0)
         memset(out, 0, KQ_POINTBYTES); /* s = 0: the identity */
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/ct.h"
 #include "base/mem.h"
 
 KQ_STATIC_ASSERT(KQ_TKEM_NONCEBYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce");
@@ -405,6 +406,7 @@ enum kq_err kq_tkem_partial(struct kq_tkem_partial *out, const struct kq_tkem_ct
     KQ_ASSERT(share != NULL);
     if (kq_sc_is_canonical(share))
         kq_pt_mul_base(S_i, share);
+    KQ_DECLASSIFY(S_i, sizeof S_i); /* the public share: on the ledger */
     return kq_tkem_partial_pub(out, ct, label, S, share, S_i, index);
 }
 

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "base/ct.h"
 #include "base/mem.h"
 #include "crypto/tkem.h"
 
@@ -48,6 +49,7 @@ enum kq_err kq_tprf_partial(struct kq_tprf_partial *out, const struct kq_label *
     KQ_CHECK(index != 0, KQ_ERR_ZERO_INDEX);
     KQ_CHECK(index <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
     kq_pt_mul_base(S_i, share);
+    KQ_DECLASSIFY(S_i, sizeof S_i); /* the public share: on the ledger */
     kq_label_digest(digest, label);
     partial_bind(&bind, digest, index);
     /* Y_i = s_i * P and the proof's k * P in one dual multiplication of P */
