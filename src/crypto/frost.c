@@ -133,27 +133,20 @@ enum kq_err kq_frost_check_commitments(const struct kq_frost_commitment *list, s
 enum kq_err kq_frost_interpolating_value(uint8_t out[KQ_SCALARBYTES], const uint32_t *ids, size_t n,
                                          uint32_t id)
 {
-    uint8_t num[KQ_SCALARBYTES], den[KQ_SCALARBYTES], xi[KQ_SCALARBYTES], xj[KQ_SCALARBYTES];
-    uint8_t diff[KQ_SCALARBYTES];
-    size_t found = 0;
+    /* RFC 9591 derive_interpolating_value: prod x_j / (x_j - x_i). Identifiers are public and
+     * small, so kq_lagrange0 computes it without a scalar inversion (~0.5 M). */
+    uint8_t lambda[KQ_MAX_PARTICIPANTS][KQ_SCALARBYTES];
+    size_t found = 0, at = 0;
     KQ_GUARD(kq_indices_check(ids, n));
-    for (size_t j = 0; j < n; j++)
-        found += ids[j] == id;
-    KQ_ENSURE(found == 1, KQ_ERR_NOT_FOUND);
-    kq_sc_from_u32(num, 1);
-    kq_sc_from_u32(den, 1);
-    kq_sc_from_u32(xi, id);
     for (size_t j = 0; j < n; j++) {
-        if (ids[j] == id)
-            continue;
-        kq_sc_from_u32(xj, ids[j]);
-        crypto_core_ristretto255_scalar_mul(num, num, xj);
-        crypto_core_ristretto255_scalar_sub(diff, xj, xi);
-        crypto_core_ristretto255_scalar_mul(den, den, diff);
+        if (ids[j] == id) {
+            found++;
+            at = j;
+        }
     }
-    /* den is a product of differences of distinct identifiers < L: never zero. */
-    KQ_ASSERT(crypto_core_ristretto255_scalar_invert(den, den) == 0);
-    crypto_core_ristretto255_scalar_mul(out, num, den);
+    KQ_ENSURE(found == 1, KQ_ERR_NOT_FOUND);
+    KQ_GUARD(kq_lagrange0(lambda, ids, n));
+    memcpy(out, lambda[at], KQ_SCALARBYTES);
     return KQ_OK;
 }
 
@@ -211,9 +204,9 @@ enum kq_err kq_frost_group_commitment(uint8_t R[KQ_POINTBYTES],
     uint8_t acc[KQ_POINTBYTES], sum_d[KQ_POINTBYTES], sum_e[KQ_POINTBYTES];
     uint8_t d[KQ_MAX_PARTICIPANTS][KQ_POINTBYTES], e[KQ_MAX_PARTICIPANTS][KQ_POINTBYTES];
     KQ_ASSERT(n >= 1 && n <= KQ_MAX_PARTICIPANTS);
-    for (size_t k = 0; k < n; k++) {
-        KQ_GUARD(kq_pt_check(list[k].hiding));
-        KQ_GUARD(kq_pt_check(list[k].binding));
+    for (size_t k = 0; k < n; k++) { /* kq_pt_sum and kq_pt_lincomb decode (validate) them */
+        KQ_ENSURE(!kq_pt_is_identity(list[k].hiding), KQ_ERR_BAD_POINT);
+        KQ_ENSURE(!kq_pt_is_identity(list[k].binding), KQ_ERR_BAD_POINT);
         memcpy(d[k], list[k].hiding, KQ_POINTBYTES);
         memcpy(e[k], list[k].binding, KQ_POINTBYTES);
     }
