@@ -718,10 +718,8 @@ static enum kq_err aggregate(struct kq_dkg *m, const uint8_t (*lam)[KQ_SCALARBYT
         KQ_ENSURE(memcmp(r->commits[0], m->old_commits[0], KQ_POINTBYTES) == 0,
                   KQ_ERR_BAD_COMMITMENT);
     memcpy(r->group_pk, r->commits[0], KQ_POINTBYTES);
-    for (uint32_t j = 1; j <= m->n; j++)
-        KQ_GUARD(kq_vss_eval_commits(r->public_shares[j - 1],
-                                     (const uint8_t(*)[KQ_POINTBYTES])r->commits, m->t, j));
-    return KQ_OK;
+    return kq_vss_public_shares(r->public_shares, m->n, (const uint8_t(*)[KQ_POINTBYTES])r->commits,
+                                m->t);
 }
 
 /* s_me = [old +] sum_{i in QUAL} [lambda_i] s_i,me, checked against my public share. A share

@@ -300,10 +300,9 @@ enum kq_err kq_frost_public_from_commitments(struct kq_frost_public_package *pub
     pub->threshold = (uint32_t)t;
     pub->max_signers = (uint32_t)n;
     memcpy(pub->group_public_key, commits[0], KQ_POINTBYTES);
-    for (size_t i = 1; i <= n; i++) {
-        KQ_TRY(kq_vss_eval_commits(pub->verifying_shares[i - 1], commits, t, (uint32_t)i));
-        KQ_TRY(kq_pt_check(pub->verifying_shares[i - 1]));
-    }
+    KQ_TRY(kq_vss_public_shares(pub->verifying_shares, n, commits, t));
+    for (size_t i = 1; i <= n; i++) /* a verifying share may not be the identity */
+        KQ_CHECK(!kq_pt_is_identity(pub->verifying_shares[i - 1]), KQ_ERR_BAD_POINT);
 out:
     if (err != KQ_OK)
         public_wipe(pub);

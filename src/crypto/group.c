@@ -62,7 +62,11 @@ static void mul_small_public(decaf_255_point_t out, const decaf_255_point_t p, u
 {
     decaf_255_point_t acc;
     decaf_255_point_copy(acc, decaf_255_point_identity);
-    for (int bit = 31; bit >= 0; bit--) {
+    if (x == 0) {
+        decaf_255_point_copy(out, acc);
+        return;
+    }
+    for (int bit = 31 - __builtin_clz(x); bit >= 0; bit--) { /* from the top set bit */
         decaf_255_point_double(acc, acc);
         if ((x >> bit) & 1u)
             decaf_255_point_add(acc, acc, p);
@@ -488,22 +492,43 @@ enum kq_err kq_vss_deal(uint8_t (*coeffs)[KQ_SCALARBYTES], uint8_t (*commits)[KQ
     return KQ_OK;
 }
 
+/* Horner on decoded points at each x in xs[0..count): acc = x * acc + C_j. x and the
+ * commitments are public, so the small multiplications use double-and-add (about 0.02 M per
+ * step for x < 256); each commitment is decoded once for all the x. */
+static enum kq_err eval_decoded(uint8_t (*out)[KQ_POINTBYTES], const uint32_t *xs, size_t count,
+                                const uint8_t (*commits)[KQ_POINTBYTES], size_t t)
+{
+    decaf_255_point_t c[KQ_MAX_THRESHOLD], acc;
+    KQ_ENSURE(t >= 1 && t <= KQ_MAX_THRESHOLD, KQ_ERR_INVALID_ARG);
+    for (size_t i = 0; i < count; i++)
+        KQ_ENSURE(xs[i] >= 1 && xs[i] <= KQ_MAX_PARTICIPANTS, KQ_ERR_INVALID_ARG);
+    for (size_t j = 0; j < t; j++)
+        KQ_GUARD(dec_point(c[j], commits[j], 1));
+    for (size_t i = 0; i < count; i++) {
+        decaf_255_point_copy(acc, c[t - 1]);
+        for (size_t j = t - 1; j-- > 0;) {
+            mul_small_public(acc, acc, xs[i]);
+            decaf_255_point_add(acc, acc, c[j]);
+        }
+        decaf_255_point_encode(out[i], acc);
+    }
+    return KQ_OK;
+}
+
 enum kq_err kq_vss_eval_commits(uint8_t out[KQ_POINTBYTES], const uint8_t (*commits)[KQ_POINTBYTES],
                                 size_t t, uint32_t x)
 {
-    /* Horner on decoded points: acc = x * acc + C_j. x and the commitments are public, so the
-     * small multiplications use double-and-add (~0.1 M for all of them together). */
-    decaf_255_point_t acc, c;
-    KQ_ENSURE(t >= 1 && t <= KQ_MAX_THRESHOLD, KQ_ERR_INVALID_ARG);
-    KQ_ENSURE(x >= 1 && x <= KQ_MAX_PARTICIPANTS, KQ_ERR_INVALID_ARG);
-    KQ_GUARD(dec_point(acc, commits[t - 1], 1));
-    for (size_t j = t - 1; j-- > 0;) {
-        KQ_GUARD(dec_point(c, commits[j], 1));
-        mul_small_public(acc, acc, x);
-        decaf_255_point_add(acc, acc, c);
-    }
-    decaf_255_point_encode(out, acc);
-    return KQ_OK;
+    return eval_decoded((uint8_t(*)[KQ_POINTBYTES])out, &x, 1, commits, t);
+}
+
+enum kq_err kq_vss_public_shares(uint8_t (*out)[KQ_POINTBYTES], size_t n,
+                                 const uint8_t (*commits)[KQ_POINTBYTES], size_t t)
+{
+    uint32_t xs[KQ_MAX_PARTICIPANTS];
+    KQ_ENSURE(n >= 1 && n <= KQ_MAX_PARTICIPANTS, KQ_ERR_INVALID_ARG);
+    for (size_t i = 0; i < n; i++)
+        xs[i] = (uint32_t)(i + 1);
+    return eval_decoded(out, xs, n, commits, t);
 }
 
 enum kq_err kq_vss_verify_share(const uint8_t share[KQ_SCALARBYTES], uint32_t x,

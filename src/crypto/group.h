@@ -142,6 +142,11 @@ KQ_MUST_USE enum kq_err kq_vss_deal(uint8_t (*coeffs)[KQ_SCALARBYTES],
 KQ_MUST_USE enum kq_err kq_vss_eval_commits(uint8_t out[KQ_POINTBYTES],
                                             const uint8_t (*commits)[KQ_POINTBYTES], size_t t,
                                             uint32_t x);
+/* out[i-1] = sum_j i^j C_j for i = 1..n: every participant's public share, decoding each
+ * commitment once. KQ_ERR_INVALID_ARG for bad n or t, KQ_ERR_BAD_POINT for a malformed
+ * commitment. */
+KQ_MUST_USE enum kq_err kq_vss_public_shares(uint8_t (*out)[KQ_POINTBYTES], size_t n,
+                                             const uint8_t (*commits)[KQ_POINTBYTES], size_t t);
 /* KQ_OK if share * G == sum_j x^j C_j. KQ_ERR_BAD_SCALAR for a non-canonical share,
  * KQ_ERR_BAD_POINT for a malformed commitment, KQ_ERR_BAD_SHARE when the equation fails. */
 KQ_MUST_USE enum kq_err kq_vss_verify_share(const uint8_t share[KQ_SCALARBYTES], uint32_t x,

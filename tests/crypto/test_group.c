@@ -289,6 +289,13 @@ static void test_decaf_agrees_with_libsodium(void **state)
         assert_int_equal(kq_vss_eval_commits(got, commits, T, x), KQ_OK);
         assert_memory_equal(got, expect, 32);
     }
+    uint8_t all[KQ_MAX_PARTICIPANTS][32];
+    assert_int_equal(kq_vss_public_shares(all, KQ_MAX_PARTICIPANTS, commits, T), KQ_OK);
+    for (uint32_t x = 1; x <= KQ_MAX_PARTICIPANTS; x += 23) {
+        assert_int_equal(kq_vss_eval_commits(got, commits, T, x), KQ_OK);
+        assert_memory_equal(all[x - 1], got, 32);
+    }
+    assert_int_equal(kq_vss_public_shares(all, 0, commits, T), KQ_ERR_INVALID_ARG);
     kq_poly_eval(term, coeffs, T, KQ_MAX_PARTICIPANTS);
     kq_pt_mul_base(expect, term);
     assert_int_equal(kq_vss_eval_commits(got, commits, T, KQ_MAX_PARTICIPANTS), KQ_OK);
