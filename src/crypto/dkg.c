@@ -4,6 +4,8 @@
  * secret (seed, epoch key, old share, received shares) lives in this guarded struct. */
 #include "crypto/dkg.h"
 
+#include "base/ct.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,6 +168,7 @@ static enum kq_err copy_secrets(struct kq_dkg *m, const struct kq_dkg_cfg *c)
     if (c->seed != NULL)
         memcpy(m->seed, c->seed, KQ_DKG_SEEDBYTES);
     KQ_ENSURE(crypto_scalarmult_base(m->my_pk, m->epoch_sk) == 0, KQ_ERR_AUTH);
+    KQ_DECLASSIFY(m->my_pk, KQ_DKG_X25519BYTES); /* my epoch public key is published */
     KQ_ENSURE(m->me == 0 || memcmp(m->my_pk, m->pks[m->me - 1], KQ_DKG_X25519BYTES) == 0,
               KQ_ERR_AUTH);
     KQ_ENSURE(m->me_d == 0 || memcmp(m->my_pk, m->dpks[m->me_d - 1], KQ_DKG_X25519BYTES) == 0,
@@ -291,7 +294,8 @@ static enum kq_err box_key(const struct kq_dkg *m, uint8_t key[32], uint8_t ad[A
     struct kq_ts ts;
     struct kq_buf b;
     /* crypto_scalarmult fails on an all-zero output (a low-order peer key). */
-    KQ_CHECK(crypto_scalarmult(shared, m->epoch_sk, peer_pk) == 0, KQ_ERR_BAD_POINT);
+    KQ_CHECK(kq_declassify_int(crypto_scalarmult(shared, m->epoch_sk, peer_pk)) == 0,
+             KQ_ERR_BAD_POINT);
     kq_ts_init(&ts, TAG_BOX_KEY);
     kq_ts_put(&ts, m->session, KQ_DKG_SESSIONBYTES);
     kq_ts_put_u32(&ts, dealer);
@@ -344,9 +348,11 @@ static enum kq_err open_share(const struct kq_dkg *m, uint8_t share[KQ_SCALARBYT
     uint8_t key[32], ad[ADBYTES];
     unsigned long long plen = 0;
     KQ_TRY(box_key(m, key, ad, dealer, m->me, m->dpks[dealer - 1], chash));
-    KQ_CHECK(crypto_aead_xchacha20poly1305_ietf_decrypt(share, &plen, NULL, box, KQ_DKG_BOXBYTES,
-                                                        ad, ADBYTES, zero_nonce, key) == 0,
+    /* whether a box opens, and its length, are public outcomes (they decide a complaint) */
+    KQ_CHECK(kq_declassify_int(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                 share, &plen, NULL, box, KQ_DKG_BOXBYTES, ad, ADBYTES, zero_nonce, key)) == 0,
              KQ_ERR_AUTH);
+    KQ_DECLASSIFY(&plen, sizeof plen);
     KQ_CHECK(plen == KQ_SCALARBYTES && kq_sc_is_canonical(share), KQ_ERR_BAD_SCALAR);
 out:
     kq_wipe(key, sizeof key);
@@ -363,6 +369,7 @@ static enum kq_err emit(struct kq_dkg_actions *act, const struct kq_dkg_msg *msg
     size_t k = act->count;
     KQ_GUARD(
         kq_dkg_msg_encode(msg, act->msgs[k].bytes, sizeof act->msgs[k].bytes, &act->msgs[k].len));
+    KQ_DECLASSIFY(act->msgs[k].bytes, act->msgs[k].len); /* a broadcast: public by design */
     act->count = k + 1;
     return KQ_OK;
 }
@@ -741,6 +748,7 @@ static void my_share(struct kq_dkg *m, const uint8_t (*lam)[KQ_SCALARBYTES])
         crypto_core_ristretto255_scalar_add(acc, acc, term);
     }
     kq_pt_mul_base(pub, acc);
+    KQ_DECLASSIFY(pub, sizeof pub); /* my public share: derivable by anyone from the transcript */
     r->has_share = complete && kq_ct_eq(pub, r->public_shares[m->me - 1], KQ_POINTBYTES) == 1;
     if (r->has_share)
         memcpy(r->share, acc, KQ_SCALARBYTES);

@@ -3,6 +3,8 @@
  * height it was sent at; faults rewrite bytes on the channel, never the machines. */
 #include "crypto/dkg_local.h"
 
+#include "base/ct.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,12 +77,14 @@ static void setup_public(struct run *r)
     memset(p, 0, sizeof *p);
     p->mode = c->mode;
     derive(r, p->session, "session", (uint32_t)c->mode);
+    KQ_DECLASSIFY(p->session, sizeof p->session); /* public: it names the run on the ledger */
     p->n = c->n;
     p->t = c->t;
     for (uint32_t k = 1; k <= r->nodes; k++) {
         derive(r, r->sec->seed[k - 1], "seed", k);
         derive(r, r->sec->sk[k - 1], "epoch", k);
         KQ_ASSERT(crypto_scalarmult_base(tr->old_pks[k - 1], r->sec->sk[k - 1]) == 0);
+        KQ_DECLASSIFY(tr->old_pks[k - 1], KQ_DKG_X25519BYTES); /* published epoch key */
         if (k <= c->n)
             memcpy(tr->pks[k - 1], tr->old_pks[k - 1], KQ_DKG_X25519BYTES);
     }
@@ -96,6 +100,7 @@ static void setup_public(struct run *r)
         if (c->lost != 0) { /* the dead node's key; its replacement has a new one */
             derive(r, lost_sk, "epoch-lost", c->lost);
             KQ_ASSERT(crypto_scalarmult_base(tr->old_pks[c->lost - 1], lost_sk) == 0);
+            KQ_DECLASSIFY(tr->old_pks[c->lost - 1], KQ_DKG_X25519BYTES);
             kq_wipe(lost_sk, sizeof lost_sk);
         }
     }

@@ -11,6 +11,7 @@
 
 #include "base/ct.h"
 #include "base/mem.h"
+#include "crypto/dkg_local.h"
 #include "crypto/frost.h"
 #include "crypto/group.h"
 #include "crypto/label.h"
@@ -142,6 +143,30 @@ static void check_frost(void)
           KQ_OK);
 }
 
+/* A whole DKG with its seed secret (every coefficient, epoch key and share derives from it), then
+ * a refresh with the old shares secret too. Broadcasts, epoch public keys and public shares are
+ * public by design and declassified where they are made. */
+static void check_dkg(void)
+{
+    static struct kq_dkg_result old[N], fresh[N];
+    uint8_t seed[32], seed2[32];
+    kq_random(seed, sizeof seed);
+    kq_random(seed2, sizeof seed2);
+    KQ_SECRET(seed, sizeof seed);
+    KQ_SECRET(seed2, sizeof seed2);
+    struct kq_dkg_local_cfg cfg = {.mode = KQ_DKG_FRESH, .n = N, .t = T, .seed = seed};
+    CHECK(pub_err(kq_dkg_local_run(&cfg, old)) == KQ_OK);
+    for (int i = 0; i < N; i++)
+        KQ_SECRET(old[i].share, 32);
+    struct kq_dkg_local_cfg rcfg = {
+        .mode = KQ_DKG_REFRESH, .n = N, .t = T, .seed = seed2, .old = old};
+    CHECK(pub_err(kq_dkg_local_run(&rcfg, fresh)) == KQ_OK);
+    for (int i = 0; i < N; i++) {
+        kq_dkg_result_wipe(&old[i]);
+        kq_dkg_result_wipe(&fresh[i]);
+    }
+}
+
 int main(void)
 {
     uint8_t coeffs[T][32], commits[T][32];
@@ -159,6 +184,7 @@ int main(void)
     check_wrap_and_holder();
     check_prf();
     check_frost();
-    printf("ct_check: 5 passed, 0 failed\n");
+    check_dkg();
+    printf("ct_check: 6 passed, 0 failed\n");
     return 0;
 }
