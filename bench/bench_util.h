@@ -27,6 +27,20 @@ static inline int bench_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Runs fn for about budget_s seconds, in batches; returns operations per second. */
+static inline double bench_burst(bench_fn fn, void *ctx, size_t batch, double budget_s)
+{
+    size_t ops = 0;
+    double t0 = bench_now(), dt;
+    do {
+        for (size_t i = 0; i < batch; i++)
+            fn(ctx);
+        ops += batch;
+        dt = bench_now() - t0;
+    } while (dt < budget_s);
+    return (double)ops / dt;
+}
+
 /* Median operations per second of fn over BENCH_REPEATS runs of about budget_s seconds each. */
 static inline double bench_rate(bench_fn fn, void *ctx, double budget_s)
 {
@@ -42,33 +56,10 @@ static inline double bench_rate(bench_fn fn, void *ctx, double budget_s)
             break;
         batch *= 2;
     }
-    for (int r = 0; r < BENCH_REPEATS; r++) {
-        size_t ops = 0;
-        double t0 = bench_now(), dt;
-        do {
-            for (size_t i = 0; i < batch; i++)
-                fn(ctx);
-            ops += batch;
-            dt = bench_now() - t0;
-        } while (dt < budget_s);
-        rates[r] = (double)ops / dt;
-    }
+    for (int r = 0; r < BENCH_REPEATS; r++)
+        rates[r] = bench_burst(fn, ctx, batch, budget_s);
     qsort(rates, BENCH_REPEATS, sizeof rates[0], bench_cmp_double);
     return rates[BENCH_REPEATS / 2];
-}
-
-/* Runs fn for about budget_s seconds, in batches; returns operations per second. */
-static inline double bench_burst(bench_fn fn, void *ctx, size_t batch, double budget_s)
-{
-    size_t ops = 0;
-    double t0 = bench_now(), dt;
-    do {
-        for (size_t i = 0; i < batch; i++)
-            fn(ctx);
-        ops += batch;
-        dt = bench_now() - t0;
-    } while (dt < budget_s);
-    return (double)ops / dt;
 }
 
 /* Alternates BENCH_PAIRS short bursts of fn and of the reference ref (the unit, M), so both see
