@@ -196,8 +196,18 @@ int kq_pt_is_identity(const uint8_t p[KQ_POINTBYTES])
     return sodium_is_zero(p, KQ_POINTBYTES);
 }
 
+/* RFC 9496 encodings are 255-bit values with bit 255 clear. libsodium 1.0.18 (Debian 12's)
+ * ignores that bit when decoding, so without this check every point would have a second
+ * encoding (and 00..80 would alias the identity) that libsodium accepts and libdecaf rejects.
+ * Every path that hands outside bytes to libsodium's point functions checks it first. */
+static int top_bit_clear(const uint8_t p[KQ_POINTBYTES])
+{
+    return (p[KQ_POINTBYTES - 1] & 0x80) == 0;
+}
+
 enum kq_err kq_pt_check_allow_identity(const uint8_t p[KQ_POINTBYTES])
 {
+    KQ_ENSURE(top_bit_clear(p), KQ_ERR_BAD_POINT);
     KQ_ENSURE(crypto_core_ristretto255_is_valid_point(p) == 1, KQ_ERR_BAD_POINT);
     return KQ_OK;
 }
@@ -213,7 +223,8 @@ enum kq_err kq_pt_mul(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES
                       const uint8_t p[KQ_POINTBYTES])
 {
     KQ_ASSERT(kq_sc_is_canonical(s));
-    if (kq_declassify_int(crypto_scalarmult_ristretto255(out, s, p)) != 0) { /* identity */
+    if (!top_bit_clear(p) || /* a non-canonical encoding libsodium 1.0.18 would accept */
+        kq_declassify_int(crypto_scalarmult_ristretto255(out, s, p)) != 0) { /* identity */
         memset(out, 0, KQ_POINTBYTES);
         return KQ_ERR_BAD_POINT;
     }
@@ -230,6 +241,7 @@ void kq_pt_mul_base(uint8_t out[KQ_POINTBYTES], const uint8_t s[KQ_SCALARBYTES])
 enum kq_err kq_pt_add(uint8_t out[KQ_POINTBYTES], const uint8_t a[KQ_POINTBYTES],
                       const uint8_t b[KQ_POINTBYTES])
 {
+    KQ_ENSURE(top_bit_clear(a) && top_bit_clear(b), KQ_ERR_BAD_POINT);
     KQ_ENSURE(crypto_core_ristretto255_add(out, a, b) == 0, KQ_ERR_BAD_POINT);
     return KQ_OK;
 }
@@ -259,9 +271,13 @@ enum kq_err kq_pt_lincomb(uint8_t out[KQ_POINTBYTES], const uint8_t (*s)[KQ_SCAL
     }
     decaf_255_point_encode(out, acc);
 out:
+    /* acc is the combined secret when interpolating partials (Z = s*R, Y = s*P) */
     decaf_255_scalar_destroy(x);
     decaf_255_scalar_destroy(y);
     decaf_255_point_destroy(term);
+    decaf_255_point_destroy(acc);
+    decaf_255_point_destroy(a);
+    decaf_255_point_destroy(b);
     return err;
 }
 

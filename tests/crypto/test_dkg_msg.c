@@ -470,6 +470,17 @@ static void test_deal_disqualifications(void **state)
     assert_int_equal(to_all(&h, 3, buf, len), KQ_OK);
     expect_dq(&h, 3, KQ_ERR_FORMAT);
     stop_all(&h);
+
+    /* a valid commitment re-encoded with bit 255 set (libsodium 1.0.18 would decode it) is
+     * disqualified at deal time, like any other malformed commitment */
+    setup_fresh(&h);
+    assert_int_equal(kq_dkg_msg_decode(h.deal[1], h.deal_len[1], &d), KQ_OK);
+    memcpy(pts, d.commits, sizeof pts);
+    pts[1][31] |= 0x80;
+    len = reencode_deal(&h, 2, buf, (const uint8_t(*)[32])pts, T, -1, 0);
+    assert_int_equal(to_all(&h, 2, buf, len), KQ_OK);
+    expect_dq(&h, 2, KQ_ERR_BAD_POINT);
+    stop_all(&h);
 }
 
 static void test_pok_disqualifications(void **state)

@@ -292,6 +292,14 @@ static void test_verify_rejects(void **state)
     memcpy(bad, r->sig, 64);
     memcpy(bad, r->pub.verifying_shares[0], 32);
     assert_int_equal(kq_frost_verify(bad, pk, MSG, sizeof MSG), KQ_ERR_BAD_SIGNATURE);
+    /* R or the public key re-encoded with bit 255 set (libsodium 1.0.18 would decode both) */
+    memcpy(bad, r->sig, 64);
+    bad[31] |= 0x80;
+    assert_int_equal(kq_frost_verify(bad, pk, MSG, sizeof MSG), KQ_ERR_BAD_SIGNATURE);
+    uint8_t toppk[32];
+    memcpy(toppk, pk, 32);
+    toppk[31] |= 0x80;
+    assert_int_equal(kq_frost_verify(r->sig, toppk, MSG, sizeof MSG), KQ_ERR_BAD_POINT);
     /* tampered z */
     memcpy(bad, r->sig, 64);
     bad[40] ^= 0x01;

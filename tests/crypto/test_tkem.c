@@ -205,6 +205,13 @@ static void test_wrap_rejects(void **state)
     assert_int_equal(kq_tkem_wrap(bin, sizeof bin, &len, zero, &LA, DEK, 32), KQ_ERR_BAD_POINT);
     memset(bad, 0xff, 32);
     assert_int_equal(kq_tkem_wrap(bin, sizeof bin, &len, bad, &LA, DEK, 32), KQ_ERR_BAD_POINT);
+    /* S with bit 255 set: a non-canonical encoding of a valid key, refused (it would give a
+     * ciphertext no holder can open) */
+    memcpy(bad, F.S, 32);
+    bad[31] |= 0x80;
+    assert_int_equal(kq_tkem_wrap(bin, sizeof bin, &len, bad, &LA, DEK, 32), KQ_ERR_BAD_POINT);
+    struct kq_pt_table *St = NULL;
+    assert_int_equal(kq_pt_table_new(&St, bad), KQ_ERR_BAD_POINT);
     label(&LB, KQ_PURPOSE_DERIVE, 1, "acme");
     assert_int_equal(kq_tkem_wrap(bin, sizeof bin, &len, F.S, &LB, DEK, 32), KQ_ERR_TYPE);
     assert_int_equal(len, 0);
@@ -548,6 +555,10 @@ static void test_decoder(void **state)
     deal(&F, 2, 3);
     label(&LA, KQ_PURPOSE_DEK, 1, "acme");
     size_t len = wrap_dek(bin, sizeof bin, &ct);
+    /* R (bytes 6..37) re-encoded with bit 255 set: refused as a bad point at decode time */
+    memcpy(mut, bin, len);
+    mut[6 + 31] |= 0x80;
+    assert_int_equal(kq_tkem_decode(&ct, mut, len), KQ_ERR_BAD_POINT);
     /* every truncation */
     for (size_t n = 0; n < len; n++) {
         enum kq_err e = kq_tkem_decode(&ct, bin, n);
@@ -847,6 +858,12 @@ static void test_evidence(void **state)
     /* an honest response is not evidence */
     respond_fixture(&r, &ct, bin, pk, sk, 0);
     assert_int_equal(kq_partial_evidence_check(&r, pk, F.pub[1]), 0);
+    /* nor with the public share re-encoded with bit 255 set (libsodium 1.0.18 would accept that
+     * encoding, libdecaf rejects it): an honest keeper cannot be framed that way */
+    uint8_t top[32];
+    memcpy(top, F.pub[1], 32);
+    top[31] |= 0x80;
+    assert_int_equal(kq_partial_evidence_check(&r, pk, top), 0);
     /* a lying holder's signed response is, and stays so after encode/decode */
     respond_fixture(&r, &ct, bin, pk, sk, 1);
     assert_int_equal(kq_partial_verify(&r, pk), KQ_OK);
