@@ -19,9 +19,15 @@
 #define DEMO_N 5
 #define DEMO_T 3
 
+/* Every secret the demo holds lives here, in one guarded allocation that kq_cli_demo wipes and
+ * frees on every path (early returns included). */
 struct demo {
     struct kq_dkg_result enc[DEMO_N], fresh[DEMO_N]; /* encryption key, before and after refresh */
-    struct kq_label label, other;                    /* the true label and a replayed context */
+    struct kq_dkg_result sign_keys[DEMO_N], derive_keys[DEMO_N];
+    struct kq_frost_key_package kp[DEMO_N];
+    uint8_t pt[KQ_TKEM_DEKBYTES];     /* recovered data keys */
+    uint8_t k7a[32], k7b[32], k8[32]; /* derived epoch keys */
+    struct kq_label label, other;     /* the true label and a replayed context */
     uint8_t edpk[DEMO_N][KQ_PARTIAL_PKBYTES], edsk[DEMO_N][KQ_PARTIAL_SKBYTES];
     uint8_t dek[KQ_TKEM_DEKBYTES];
     uint8_t ct[KQ_TKEM_CTBYTES(KQ_TKEM_DEKBYTES)];
@@ -168,7 +174,7 @@ static int step_unwrap_forged(struct demo *d)
     say("[3]", "Unwrap through keepers 1, 2, 3 (keeper 4 as spare); keeper 2 forges its partial");
     static struct kq_partial_resp resp[4];
     struct kq_tkem_partial parts[4];
-    uint8_t pubs[4][KQ_POINTBYTES], faulty[4] = {0}, pt[KQ_TKEM_DEKBYTES];
+    uint8_t pubs[4][KQ_POINTBYTES], faulty[4] = {0}, *pt = d->pt;
     size_t pt_len;
     for (uint32_t i = 1; i <= 4; i++) {
         DEMO_EXPECT(
@@ -181,11 +187,11 @@ static int step_unwrap_forged(struct demo *d)
         "   each keeper checked the wrapper's proof against the label before touching its share,\n"
         "   then returned Z_i = s_i*R with a DLEQ proof, all signed with its Ed25519 key\n");
     enum kq_err err =
-        kq_tkem_combine(pt, sizeof pt, &pt_len, faulty, &d->dec, &d->label, d->enc[0].group_pk,
-                        parts, (const uint8_t(*)[32])pubs, 4, DEMO_T);
+        kq_tkem_combine(pt, KQ_TKEM_DEKBYTES, &pt_len, faulty, &d->dec, &d->label,
+                        d->enc[0].group_pk, parts, (const uint8_t(*)[32])pubs, 4, DEMO_T);
     DEMO_EXPECT(err == KQ_OK, "combine with a spare");
     DEMO_EXPECT(faulty[1] == 1 && faulty[0] == 0 && faulty[2] == 0 && faulty[3] == 0, "naming");
-    DEMO_EXPECT(kq_ct_eq(pt, d->dek, sizeof pt), "recovered key");
+    DEMO_EXPECT(kq_ct_eq(pt, d->dek, KQ_TKEM_DEKBYTES), "recovered key");
     printf("   optimistic combine of 1,2,3: key commitment fails -> proofs checked -> keeper 2 "
            "named\n");
     printf("   retried with spare keeper 4: data key fingerprint %s (matches)\n", fp(pt, 32));
@@ -195,7 +201,7 @@ static int step_unwrap_forged(struct demo *d)
     printf("   keeper 2's own signed response is evidence anyone can check with public data: %s;\n"
            "   keeper 1's honest response is not: %s\n",
            ev2 ? "valid evidence" : "no", ev1 ? "evidence" : "not evidence");
-    kq_wipe(pt, sizeof pt);
+    kq_wipe(pt, KQ_TKEM_DEKBYTES);
     return 0;
 }
 
@@ -225,12 +231,12 @@ static int step_replay(struct demo *d)
     return 0;
 }
 
-static int step_frost(void)
+static int step_frost(struct demo *d)
 {
     say("[5]", "FROST signature with a separate signing key (one secret, one protocol)");
-    static struct kq_dkg_result keys[DEMO_N];
-    static struct kq_frost_public_package pub;
-    struct kq_frost_key_package kp[DEMO_N];
+    struct kq_dkg_result *keys = d->sign_keys;
+    struct kq_frost_key_package *kp = d->kp;
+    static struct kq_frost_public_package pub; /* public: the group info */
     struct kq_frost_nonces nonces[DEMO_T];
     struct kq_frost_commitment list[DEMO_T];
     uint8_t z[DEMO_T][KQ_FROST_SHAREBYTES], sig[KQ_FROST_SIGBYTES];
@@ -260,7 +266,7 @@ static int step_frost(void)
            hex(pub.group_public_key, 32));
     for (int k = 0; k < DEMO_N; k++)
         kq_dkg_result_wipe(&keys[k]);
-    for (int k = 0; k < DEMO_T; k++)
+    for (int k = 0; k < DEMO_N; k++)
         kq_frost_key_package_wipe(&kp[k]);
     return 0;
 }
@@ -284,12 +290,12 @@ static int derive_epoch_key(const struct kq_dkg_result *keys, const uint32_t *id
     return 0;
 }
 
-static int step_derive(void)
+static int step_derive(struct demo *d)
 {
     say("[6]", "Threshold key derivation: per-epoch ephemeral keys");
-    static struct kq_dkg_result keys[DEMO_N];
+    struct kq_dkg_result *keys = d->derive_keys;
     static const uint32_t a[DEMO_T] = {2, 4, 5}, b[DEMO_T] = {1, 2, 3};
-    uint8_t k7a[32], k7b[32], k8[32];
+    uint8_t *k7a = d->k7a, *k7b = d->k7b, *k8 = d->k8;
     struct kq_dkg_local_cfg cfg = {.mode = KQ_DKG_FRESH, .n = DEMO_N, .t = DEMO_T};
     DEMO_EXPECT(kq_dkg_local_run(&cfg, keys) == KQ_OK, "derive-key DKG");
     if (derive_epoch_key(keys, a, 7, k7a) || derive_epoch_key(keys, b, 7, k7b) ||
@@ -344,7 +350,7 @@ static int step_unwrap_fresh(struct demo *d)
     say("[8]", "Unwrap the same ciphertext with the fresh shares of keepers 3, 4, 5");
     struct kq_tkem_partial parts[DEMO_T];
     struct kq_partial_resp resp;
-    uint8_t pubs[DEMO_T][KQ_POINTBYTES], pt[KQ_TKEM_DEKBYTES];
+    uint8_t pubs[DEMO_T][KQ_POINTBYTES], *pt = d->pt;
     size_t pt_len;
     for (uint32_t k = 0; k < DEMO_T; k++) {
         uint32_t i = k + 3;
@@ -352,13 +358,13 @@ static int step_unwrap_fresh(struct demo *d)
                     "partial");
         memcpy(pubs[k], d->fresh[0].public_shares[i - 1], KQ_POINTBYTES);
     }
-    DEMO_EXPECT(kq_tkem_combine(pt, sizeof pt, &pt_len, NULL, &d->dec, &d->label,
+    DEMO_EXPECT(kq_tkem_combine(pt, KQ_TKEM_DEKBYTES, &pt_len, NULL, &d->dec, &d->label,
                                 d->fresh[0].group_pk, parts, (const uint8_t(*)[32])pubs, DEMO_T,
                                 DEMO_T) == KQ_OK,
                 "fresh unwrap");
-    DEMO_EXPECT(kq_ct_eq(pt, d->dek, sizeof pt), "same key");
+    DEMO_EXPECT(kq_ct_eq(pt, d->dek, KQ_TKEM_DEKBYTES), "same key");
     printf("   data key fingerprint %s (matches the key wrapped before the refresh)\n", fp(pt, 32));
-    kq_wipe(pt, sizeof pt);
+    kq_wipe(pt, KQ_TKEM_DEKBYTES);
     return 0;
 }
 
@@ -378,7 +384,7 @@ int kq_cli_demo(int argc, char **argv)
     for (int i = 0; i < DEMO_N; i++)
         crypto_sign_keypair(d->edpk[i], d->edsk[i]);
     int rc = build_labels(d) || step_dkg(d) || step_wrap(d) || step_unwrap_forged(d) ||
-             step_replay(d) || step_frost() || step_derive() || step_refresh(d) ||
+             step_replay(d) || step_frost(d) || step_derive(d) || step_refresh(d) ||
              step_unwrap_fresh(d);
     for (int i = 0; i < DEMO_N; i++) {
         kq_dkg_result_wipe(&d->enc[i]);

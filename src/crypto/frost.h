@@ -130,7 +130,8 @@ void kq_frost_nonces_wipe(struct kq_frost_nonces *nonces);
  * commit wrote them (KQ_ERR_STATE otherwise: a second use, or a copy), msg_len <=
  * KQ_MAX_SIGN_MESSAGE_BYTES (KQ_ERR_LIMIT), the list (see kq_frost_check_commitments), n >=
  * kp->threshold (KQ_ERR_THRESHOLD), the signer's own identifier and exact commitment in the list
- * (KQ_ERR_NOT_FOUND). The nonces are consumed and wiped by this call whatever its result, so they
+ * (KQ_ERR_NOT_FOUND), nonces made for another participant's key (KQ_ERR_INVALID_ARG). The nonces
+ * are consumed and wiped by this call whatever its result, so they
  * can never sign twice. z_i is wiped on failure. */
 KQ_MUST_USE enum kq_err kq_frost_sign(uint8_t z_i[KQ_FROST_SHAREBYTES],
                                       struct kq_frost_nonces *nonces,

@@ -145,7 +145,8 @@ KQ_MUST_USE enum kq_err kq_tkem_partial_verify(const struct kq_tkem_partial *p,
  * kq_pt_lincomb over t terms, 2.5 M for t = 3); only if the key commitment or the AEAD fails does
  * it verify every proof, flag the liars in faulty[k] (faulty may be NULL, else nparts bytes, set to
  * 0/1) and retry with t good partials. The payload (ct->sealed_len - 16 bytes) goes to pt (pt_cap
- * bytes), its length to *pt_len. Errors: KQ_ERR_THRESHOLD (nparts < t), KQ_ERR_ZERO_INDEX /
+ * bytes), its length to *pt_len. Errors: KQ_ERR_INVALID_ARG (t = 0 or t over KQ_MAX_THRESHOLD),
+ * KQ_ERR_THRESHOLD (nparts < t), KQ_ERR_ZERO_INDEX /
  * KQ_ERR_DUPLICATE_INDEX / KQ_ERR_LIMIT (indices), KQ_ERR_TYPE / KQ_ERR_LABEL (ct does not match
  * label), KQ_ERR_OVERFLOW (pt too small), KQ_ERR_BAD_PROOF (faulty partials left fewer than t good
  * ones), KQ_ERR_AUTH (every proof holds but the ciphertext does not open: it was tampered with).
