@@ -31,16 +31,6 @@ void kq_secure_free(void *p)
     sodium_free(p); /* sodium_free wipes before unmapping and accepts NULL */
 }
 
-enum kq_err kq_secure_readonly(void *p)
-{
-    return sodium_mprotect_readonly(p) == 0 ? KQ_OK : KQ_ERR_CRYPTO;
-}
-
-enum kq_err kq_secure_readwrite(void *p)
-{
-    return sodium_mprotect_readwrite(p) == 0 ? KQ_OK : KQ_ERR_CRYPTO;
-}
-
 void kq_wipe(void *p, size_t n)
 {
     sodium_memzero(p, n);

@@ -16,9 +16,6 @@ KQ_MUST_USE enum kq_err kq_init(int harden);
 void *kq_secure_alloc(size_t n);
 /* Wipes and frees p (NULL is allowed). */
 void kq_secure_free(void *p);
-/* Makes a guarded region read-only / read-write again (sodium_mprotect_*). */
-KQ_MUST_USE enum kq_err kq_secure_readonly(void *p);
-KQ_MUST_USE enum kq_err kq_secure_readwrite(void *p);
 
 /* Zeroes n bytes in a way the compiler cannot remove. */
 void kq_wipe(void *p, size_t n);

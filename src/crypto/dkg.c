@@ -260,25 +260,18 @@ static void pok_bind(const struct kq_dkg *m, struct kq_ts *ts, uint32_t dealer)
     kq_ts_put_u32(ts, dealer);
 }
 
-/* The Schnorr proof kq_schnorr_verify checks (c = H(bind, X, T), z = k + c x), with the nonce
- * expanded from the seed so that a run replays bit for bit. The nonce is unique per (seed,
- * session) and so is x, hence never reused for two different statements. */
+/* The proof of knowledge of my constant term, with the nonce expanded from the seed so that a
+ * run replays bit for bit. The nonce is unique per (seed, session) and so is x, hence never
+ * reused for two different statements. */
 static void pok_prove(const struct kq_dkg *m, uint8_t proof[KQ_PROOFBYTES],
                       const uint8_t x[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES])
 {
-    uint8_t k[KQ_SCALARBYTES], T[KQ_POINTBYTES], cx[KQ_SCALARBYTES];
+    uint8_t k[KQ_SCALARBYTES];
     struct kq_ts ts;
     derive_scalar(m, k, "pok-nonce", 0);
-    KQ_ASSERT(!kq_sc_is_zero(k));
-    kq_pt_mul_base(T, k);
     pok_bind(m, &ts, m->me_d);
-    kq_ts_put(&ts, X, KQ_POINTBYTES);
-    kq_ts_put(&ts, T, KQ_POINTBYTES);
-    kq_ts_scalar(&ts, proof);
-    crypto_core_ristretto255_scalar_mul(cx, proof, x);
-    crypto_core_ristretto255_scalar_add(proof + KQ_SCALARBYTES, k, cx);
+    kq_schnorr_prove_with_nonce(proof, &ts, x, X, k);
     kq_wipe(k, sizeof k);
-    kq_wipe(cx, sizeof cx);
 }
 
 /* key = SHA-512 transcript(TAG_BOX_KEY, session, dealer, recipient, dealer pk, recipient pk,
@@ -770,8 +763,8 @@ static enum kq_err finalize(struct kq_dkg *m)
         if (dealer_at(m, i)->state == KQ_DKG_DEALER_VALID)
             r->qual[r->qual_count++] = i;
     KQ_ENSURE(r->qual_count >= need, KQ_ERR_THRESHOLD);
-    for (uint32_t q = 0; m->mode == KQ_DKG_RESHARE && q < r->qual_count; q++)
-        KQ_GUARD(kq_lagrange(lam[q], r->qual, r->qual_count, q, 0));
+    if (m->mode == KQ_DKG_RESHARE) /* inversion-free: indices are public and small */
+        KQ_GUARD(kq_lagrange0(lam, r->qual, r->qual_count));
     KQ_GUARD(aggregate(m, (const uint8_t(*)[KQ_SCALARBYTES])lam));
     if (m->me != 0)
         my_share(m, (const uint8_t(*)[KQ_SCALARBYTES])lam);

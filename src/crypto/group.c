@@ -601,18 +601,27 @@ enum kq_err kq_pt_base_minus_public(uint8_t out[KQ_POINTBYTES], const uint8_t z[
     return recompute(out, z, NULL, c, X, 1);
 }
 
-enum kq_err kq_schnorr_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
-                             const uint8_t x[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES])
+void kq_schnorr_prove_with_nonce(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                                 const uint8_t x[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES],
+                                 const uint8_t k[KQ_SCALARBYTES])
 {
-    uint8_t k[KQ_SCALARBYTES], T[KQ_POINTBYTES];
+    uint8_t T[KQ_POINTBYTES];
     struct kq_ts ts = *bind;
-    KQ_GUARD(kq_pt_check(X));
-    kq_sc_nonce(k, x, KQ_SCALARBYTES);
+    KQ_ASSERT(kq_sc_is_canonical(k) && !kq_sc_is_zero(k));
     kq_pt_mul_base(T, k);
     kq_ts_put(&ts, X, KQ_POINTBYTES);
     kq_ts_put(&ts, T, KQ_POINTBYTES);
     kq_ts_scalar(&ts, proof);
     sc_muladd(proof + KQ_SCALARBYTES, k, proof, x);
+}
+
+enum kq_err kq_schnorr_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                             const uint8_t x[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES])
+{
+    uint8_t k[KQ_SCALARBYTES];
+    KQ_GUARD(kq_pt_check(X));
+    kq_sc_nonce(k, x, KQ_SCALARBYTES);
+    kq_schnorr_prove_with_nonce(proof, bind, x, X, k);
     kq_wipe(k, sizeof k);
     return KQ_OK;
 }

@@ -160,7 +160,14 @@ KQ_MUST_USE enum kq_err kq_vss_verify_share(const uint8_t share[KQ_SCALARBYTES],
 KQ_MUST_USE enum kq_err kq_schnorr_prove(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
                                          const uint8_t x[KQ_SCALARBYTES],
                                          const uint8_t X[KQ_POINTBYTES]);
-/* KQ_OK or KQ_ERR_BAD_PROOF (also for non-canonical c, z or an invalid X). Costs ~1.3 M. */
+/* The same proof with the nonce k supplied (canonical, nonzero, secret, never used for two
+ * statements), for callers that must be replayable or reproduce a known-answer vector: the DKG
+ * (nonce from its injected seed) and the KEM wrap (nonce from its coins). X = x*G is the caller's
+ * own value and is only hashed, not checked. Costs one base multiplication. */
+void kq_schnorr_prove_with_nonce(uint8_t proof[KQ_PROOFBYTES], const struct kq_ts *bind,
+                                 const uint8_t x[KQ_SCALARBYTES], const uint8_t X[KQ_POINTBYTES],
+                                 const uint8_t k[KQ_SCALARBYTES]);
+/* KQ_OK or KQ_ERR_BAD_PROOF (also for non-canonical c, z or an invalid X). Costs ~0.9 M. */
 KQ_MUST_USE enum kq_err kq_schnorr_verify(const uint8_t proof[KQ_PROOFBYTES],
                                           const struct kq_ts *bind, const uint8_t X[KQ_POINTBYTES]);
 

@@ -103,7 +103,6 @@ static enum kq_err wrap_group(struct kq_tkem_ct *ct, uint8_t Z[KQ_POINTBYTES],
                               const uint8_t S[KQ_POINTBYTES], const struct kq_pt_table *St,
                               const struct kq_label *label, const struct kq_tkem_coins *coins)
 {
-    uint8_t T[KQ_POINTBYTES], cr[KQ_SCALARBYTES];
     struct kq_ts ts;
     KQ_GUARD(kq_sc_check(coins->r));
     KQ_GUARD(kq_sc_check(coins->k));
@@ -112,14 +111,8 @@ static enum kq_err wrap_group(struct kq_tkem_ct *ct, uint8_t Z[KQ_POINTBYTES],
         kq_pt_table_mul(Z, St, coins->r);
     else
         KQ_GUARD(kq_pt_mul(Z, coins->r, S));
-    kq_pt_mul_base(T, coins->k);
     pok_bind(&ts, S, label);
-    kq_ts_put(&ts, ct->R, KQ_POINTBYTES);
-    kq_ts_put(&ts, T, KQ_POINTBYTES);
-    kq_ts_scalar(&ts, ct->proof);
-    crypto_core_ristretto255_scalar_mul(cr, ct->proof, coins->r);
-    crypto_core_ristretto255_scalar_add(ct->proof + KQ_SCALARBYTES, coins->k, cr);
-    kq_wipe(cr, sizeof cr);
+    kq_schnorr_prove_with_nonce(ct->proof, &ts, coins->r, ct->R, coins->k);
     return KQ_OK;
 }
 

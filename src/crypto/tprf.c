@@ -36,20 +36,19 @@ static void partial_bind(struct kq_ts *ts, const uint8_t digest[KQ_LABEL_DIGESTB
     kq_ts_put_u32(ts, index);
 }
 
-enum kq_err kq_tprf_partial(struct kq_tprf_partial *out, const struct kq_label *label,
-                            const uint8_t share[KQ_SCALARBYTES], uint32_t index)
+enum kq_err kq_tprf_partial_pub(struct kq_tprf_partial *out, const struct kq_label *label,
+                                const uint8_t share[KQ_SCALARBYTES],
+                                const uint8_t S_i[KQ_POINTBYTES], uint32_t index)
 {
-    uint8_t P[KQ_POINTBYTES], S_i[KQ_POINTBYTES], digest[KQ_LABEL_DIGESTBYTES];
+    uint8_t P[KQ_POINTBYTES], digest[KQ_LABEL_DIGESTBYTES];
     struct kq_ts bind;
     enum kq_err err = KQ_OK;
-    KQ_ASSERT(out != NULL && label != NULL && share != NULL);
+    KQ_ASSERT(out != NULL && label != NULL && share != NULL && S_i != NULL);
     memset(out, 0, sizeof *out);
     KQ_TRY(kq_tprf_point(P, label));
     KQ_TRY(kq_sc_check(share));
     KQ_CHECK(index != 0, KQ_ERR_ZERO_INDEX);
     KQ_CHECK(index <= KQ_MAX_PARTICIPANTS, KQ_ERR_LIMIT);
-    kq_pt_mul_base(S_i, share);
-    KQ_DECLASSIFY(S_i, sizeof S_i); /* the public share: on the ledger */
     kq_label_digest(digest, label);
     partial_bind(&bind, digest, index);
     /* Y_i = s_i * P and the proof's k * P in one dual multiplication of P */
@@ -59,6 +58,19 @@ out:
     if (err != KQ_OK)
         memset(out, 0, sizeof *out);
     return err;
+}
+
+enum kq_err kq_tprf_partial(struct kq_tprf_partial *out, const struct kq_label *label,
+                            const uint8_t share[KQ_SCALARBYTES], uint32_t index)
+{
+    uint8_t S_i[KQ_POINTBYTES] = {0};
+    KQ_ASSERT(share != NULL);
+    if (kq_sc_is_canonical(share)) {
+        kq_pt_mul_base(S_i, share);
+        KQ_DECLASSIFY(S_i, sizeof S_i); /* the public share: on the ledger */
+    }
+    /* a zero or non-canonical share is refused by kq_tprf_partial_pub before S_i is used */
+    return kq_tprf_partial_pub(out, label, share, S_i, index);
 }
 
 enum kq_err kq_tprf_partial_verify(const struct kq_tprf_partial *p,

@@ -35,9 +35,18 @@ KQ_MUST_USE enum kq_err kq_tprf_point(uint8_t P[KQ_POINTBYTES], const struct kq_
 
 /* The holder's job: P from the label, Y_i = share * P, DLEQ proof bound to (label digest,
  * index). Errors: KQ_ERR_TYPE (not a DERIVE label), KQ_ERR_BAD_SCALAR (share non-canonical or
- * zero), KQ_ERR_ZERO_INDEX / KQ_ERR_LIMIT (index). Cost about 3.0 M. On failure *out is zeroed. */
+ * zero), KQ_ERR_ZERO_INDEX / KQ_ERR_LIMIT (index). Cost about 3.0 M (it recomputes S_i = share*G;
+ * a keeper that keeps S_i, fixed for the epoch, uses kq_tprf_partial_pub at about 2.7 M). On
+ * failure *out is zeroed. */
 KQ_MUST_USE enum kq_err kq_tprf_partial(struct kq_tprf_partial *out, const struct kq_label *label,
                                         const uint8_t share[KQ_SCALARBYTES], uint32_t index);
+/* The same for a holder that keeps its public share S_i = share * G (from the ledger); a wrong
+ * S_i only makes the proof fail to verify. Same errors, plus KQ_ERR_BAD_POINT for an identity
+ * S_i. */
+KQ_MUST_USE enum kq_err kq_tprf_partial_pub(struct kq_tprf_partial *out,
+                                            const struct kq_label *label,
+                                            const uint8_t share[KQ_SCALARBYTES],
+                                            const uint8_t S_i[KQ_POINTBYTES], uint32_t index);
 
 /* Verifies a partial's proof for the point P and label digest against the public share S_i.
  * KQ_OK or KQ_ERR_BAD_PROOF (also for an invalid or identity Y_i). Cost about 2.7 M. */

@@ -247,6 +247,32 @@ static void test_signed_derive_response(void **state)
     assert_int_equal(kq_partial_evidence_check(&r, pk, pub[3]), 0);
 }
 
+/* A keeper that keeps its public share uses kq_tprf_partial_pub: same key; a wrong S_i only gives
+ * a partial whose proof fails (named by the combiner); shares are still checked first. */
+static void test_partial_pub(void **state)
+{
+    (void)state;
+    struct kq_tprf_partial parts[N];
+    uint8_t key[32], want[32], faulty[N], zero[32] = {0};
+    deal();
+    label(&LA, 2, "pub");
+    expected_key(want, &LA);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(kq_tprf_partial_pub(&parts[i], &LA, shares[i], pub[i], (uint32_t)(i + 1)),
+                         KQ_OK);
+    assert_int_equal(combine_mask(key, faulty, &LA, parts, 0x07), KQ_OK);
+    assert_memory_equal(key, want, 32);
+    /* holder 2 passes someone else's public share: its proof fails, it is named, a spare
+     * (holder 4) takes its place */
+    assert_int_equal(kq_tprf_partial_pub(&parts[1], &LA, shares[1], pub[0], 2), KQ_OK);
+    assert_int_equal(combine_mask(key, faulty, &LA, parts, 0x0f), KQ_OK);
+    assert_int_equal(faulty[1], 1);
+    assert_memory_equal(key, want, 32);
+    /* the share is checked before S_i is used; an identity S_i is refused */
+    assert_int_equal(kq_tprf_partial_pub(&parts[0], &LA, zero, pub[0], 1), KQ_ERR_BAD_SCALAR);
+    assert_int_equal(kq_tprf_partial_pub(&parts[0], &LA, shares[0], zero, 1), KQ_ERR_BAD_POINT);
+}
+
 int main(void)
 {
     if (kq_init(0) != KQ_OK)
@@ -258,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_epoch_keys),
         cmocka_unit_test(test_signed_derive_response),
+        cmocka_unit_test(test_partial_pub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
