@@ -53,6 +53,20 @@ const char *kq_strerror(enum kq_err err)
         return "not found";
     case KQ_ERR_IO:
         return "input/output error";
+    case KQ_ERR_TLS:
+        return "TLS or certificate failure";
+    case KQ_ERR_PEER_IDENTITY:
+        return "peer identity key does not match the one recorded for its id";
+    case KQ_ERR_TIMEOUT:
+        return "timed out";
+    case KQ_ERR_STORE:
+        return "storage failure";
+    case KQ_ERR_CONFIG:
+        return "invalid configuration";
+    case KQ_ERR_BUSY:
+        return "busy: queue full, retry later";
+    case KQ_ERR_NET:
+        return "network failure";
     }
     return "unknown error";
 }
@@ -108,6 +122,20 @@ const char *kq_errcode(enum kq_err err)
         return "not_found";
     case KQ_ERR_IO:
         return "io_error";
+    case KQ_ERR_TLS:
+        return "tls_error";
+    case KQ_ERR_PEER_IDENTITY:
+        return "peer_identity";
+    case KQ_ERR_TIMEOUT:
+        return "timeout";
+    case KQ_ERR_STORE:
+        return "store_error";
+    case KQ_ERR_CONFIG:
+        return "config_error";
+    case KQ_ERR_BUSY:
+        return "busy";
+    case KQ_ERR_NET:
+        return "net_error";
     }
     return "unknown";
 }

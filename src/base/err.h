@@ -28,6 +28,13 @@ enum kq_err {
     KQ_ERR_STATE,           /* an event arrived in a protocol state that does not accept it */
     KQ_ERR_NOT_FOUND,       /* the named thing does not exist */
     KQ_ERR_IO,              /* reading or writing a file or stream failed */
+    KQ_ERR_TLS,             /* a TLS handshake, certificate or key operation failed */
+    KQ_ERR_PEER_IDENTITY,   /* a peer's certificate does not carry the key recorded for its id */
+    KQ_ERR_TIMEOUT,         /* an operation did not finish in its allotted time */
+    KQ_ERR_STORE,           /* the storage engine failed (open, migrate, read, write, sync) */
+    KQ_ERR_CONFIG,          /* a configuration file is missing, malformed or inconsistent */
+    KQ_ERR_BUSY,            /* a bounded queue is full: back-pressure, retry later */
+    KQ_ERR_NET,             /* a socket, listener or connection failed */
 };
 
 /* Returns a static, human-readable message for err. Never NULL. */

@@ -1,0 +1,94 @@
+/* Action buffers for the driver contract (core.h). The arena is append-only within one step; the
+ * driver resets it before the next step, so payload offsets stay valid until then. */
+#include "core/core.h"
+
+#include <string.h>
+
+#include "base/assert.h"
+
+void kq_actions_reset(struct kq_actions *a)
+{
+    KQ_ASSERT(a != NULL);
+    a->count = 0;
+    a->used = 0;
+}
+
+static enum kq_err push(struct kq_actions *a, enum kq_action_kind kind, const uint8_t *payload,
+                        size_t len, struct kq_action **out)
+{
+    KQ_ASSERT(a->count <= KQ_CORE_MAX_ACTIONS && a->used <= KQ_CORE_ACTION_ARENA);
+    if (a->count == KQ_CORE_MAX_ACTIONS || len > KQ_CORE_ACTION_ARENA - a->used)
+        return KQ_ERR_OVERFLOW;
+    struct kq_action *act = &a->items[a->count];
+    memset(act, 0, sizeof *act);
+    act->kind = kind;
+    act->payload_off = a->used;
+    act->payload_len = len;
+    if (len > 0) {
+        KQ_ASSERT(payload != NULL);
+        memcpy(a->arena + a->used, payload, len);
+    }
+    a->used += len;
+    a->count++;
+    *out = act;
+    return KQ_OK;
+}
+
+enum kq_err kq_actions_send(struct kq_actions *a, uint32_t peer, uint16_t frame_type,
+                            const uint8_t *payload, size_t payload_len)
+{
+    struct kq_action *act;
+    enum kq_err err = push(a, KQ_ACT_SEND, payload, payload_len, &act);
+    if (err != KQ_OK)
+        return err;
+    act->peer = peer;
+    act->frame_type = frame_type;
+    return KQ_OK;
+}
+
+enum kq_err kq_actions_timer(struct kq_actions *a, uint32_t timer, uint64_t after_ms)
+{
+    struct kq_action *act;
+    enum kq_err err = push(a, KQ_ACT_TIMER, NULL, 0, &act);
+    if (err != KQ_OK)
+        return err;
+    act->timer = timer;
+    act->after_ms = after_ms;
+    return KQ_OK;
+}
+
+enum kq_err kq_actions_persist(struct kq_actions *a, const char *record_key, const uint8_t *value,
+                               size_t value_len, bool sync, uint64_t write_token)
+{
+    KQ_ASSERT(record_key != NULL);
+    size_t klen = strlen(record_key);
+    if (klen == 0 || klen >= KQ_CORE_MAX_RECORD_KEY)
+        return KQ_ERR_INVALID_ARG;
+    struct kq_action *act;
+    enum kq_err err = push(a, KQ_ACT_PERSIST, value, value_len, &act);
+    if (err != KQ_OK)
+        return err;
+    memcpy(act->record_key, record_key, klen + 1);
+    act->sync = sync;
+    act->write_token = write_token;
+    return KQ_OK;
+}
+
+enum kq_err kq_actions_status(struct kq_actions *a, enum kq_status_kind status, uint32_t peer,
+                              uint64_t value)
+{
+    struct kq_action *act;
+    enum kq_err err = push(a, KQ_ACT_STATUS, NULL, 0, &act);
+    if (err != KQ_OK)
+        return err;
+    act->status = status;
+    act->peer = peer;
+    act->value = value;
+    return KQ_OK;
+}
+
+const uint8_t *kq_action_payload(const struct kq_actions *a, const struct kq_action *act)
+{
+    KQ_ASSERT(act->payload_off <= a->used && act->payload_len <= a->used - act->payload_off);
+    return a->arena + act->payload_off;
+}
