@@ -45,4 +45,23 @@ _Static_assert(KQ_MAX_PARTICIPANTS <= KQ_SHAMIR_MAX_SHARES, "participants fit a 
 _Static_assert(KQ_MAX_THRESHOLD <= KQ_MAX_PARTICIPANTS, "threshold at most participants");
 _Static_assert(KQ_DKG_MAX_PARTICIPANTS <= KQ_MAX_PARTICIPANTS, "a DKG committee is a group");
 
+/* --- Heartbeat liveness and the simulator (src/core/heartbeat.c, sim/) --- */
+/* Nodes in one deployment (validators, keepers, front-ends): per-peer tables such as the
+ * heartbeat's are fixed arrays of this size, so a node has at most KQ_MAX_NODES - 1 peers. */
+#define KQ_MAX_NODES 256
+/* Events queued in the simulator at once: a broadcast round of KQ_MAX_NODES nodes is 65280
+ * messages, so this holds several rounds in flight with duplicates; the queue grows lazily. */
+#define KQ_SIM_MAX_EVENTS (1u << 20)
+/* Timers one simulated node may hold armed at once (a core uses a handful of ids). */
+#define KQ_SIM_MAX_TIMERS 64
+/* Records on one simulated disk, and the bytes of one record's value. */
+#define KQ_SIM_MAX_RECORDS      4096
+#define KQ_SIM_MAX_RECORD_BYTES (1024 * 1024)
+/* Writes issued but not yet durable on one simulated disk (write-back drains them). */
+#define KQ_SIM_MAX_PENDING_WRITES 4096
+/* Partitions and link cuts one simulation may schedule. */
+#define KQ_SIM_MAX_FAULTS 256
+_Static_assert(KQ_MAX_NODES >= 2 && KQ_MAX_NODES <= 65536, "a few peers, small tables");
+_Static_assert(KQ_SIM_MAX_EVENTS >= 4u * KQ_MAX_NODES * KQ_MAX_NODES, "rounds of broadcasts fit");
+
 #endif
