@@ -64,4 +64,24 @@ _Static_assert(KQ_DKG_MAX_PARTICIPANTS <= KQ_MAX_PARTICIPANTS, "a DKG committee 
 _Static_assert(KQ_MAX_NODES >= 2 && KQ_MAX_NODES <= 65536, "a few peers, small tables");
 _Static_assert(KQ_SIM_MAX_EVENTS >= 4u * KQ_MAX_NODES * KQ_MAX_NODES, "rounds of broadcasts fit");
 
+/* --- Node storage and frames (src/store/store.c, src/wire/frame.c) --- */
+/* Payload of one node-to-node frame: a ledger block with its certificate and a DKG dealing for
+ * a full committee (O(n) ciphertexts and t commitments) fit with room; a peer cannot make a
+ * reader buffer more than this for one frame. */
+#define KQ_MAX_FRAME_PAYLOAD (4u * 1024 * 1024)
+/* Store namespaces are module names ("ledger", "shares"), not data. */
+#define KQ_STORE_MAX_NS_BYTES 64
+/* Store keys are ids, names and heights, never payloads. */
+#define KQ_STORE_MAX_KEY_BYTES 1024
+/* One stored value: at most a block with its certificate (one frame payload) plus local
+ * bookkeeping; twice a frame leaves room and still bounds what one read allocates. */
+#define KQ_STORE_MAX_VALUE_BYTES (2u * KQ_MAX_FRAME_PAYLOAD)
+/* How long a store call waits for another connection's lock before failing: a checkpoint or a
+ * commit takes milliseconds, and the event loop must not stall for longer than this. */
+#define KQ_STORE_BUSY_TIMEOUT_MS 5000
+_Static_assert(KQ_MAX_FRAME_PAYLOAD <= 0xffffffffu, "frame length is a u32");
+_Static_assert(KQ_STORE_MAX_VALUE_BYTES >= KQ_MAX_FRAME_PAYLOAD, "a received block can be stored");
+_Static_assert(KQ_STORE_MAX_VALUE_BYTES <= 0x7fffffff, "SQLite binds lengths as int");
+_Static_assert(KQ_STORE_MAX_KEY_BYTES <= 0x7fffffff, "SQLite binds lengths as int");
+
 #endif
