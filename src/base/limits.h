@@ -64,6 +64,20 @@ _Static_assert(KQ_DKG_MAX_PARTICIPANTS <= KQ_MAX_PARTICIPANTS, "a DKG committee 
 _Static_assert(KQ_MAX_NODES >= 2 && KQ_MAX_NODES <= 65536, "a few peers, small tables");
 _Static_assert(KQ_SIM_MAX_EVENTS >= 4u * KQ_MAX_NODES * KQ_MAX_NODES, "rounds of broadcasts fit");
 
+/* --- Cluster PKI and TLS (src/net/pki.c, src/net/tls.c) --- */
+/* Nodes `keyquorum pki init` provisions: a DKG committee (KQ_DKG_MAX_PARTICIPANTS) at most. */
+#define KQ_PKI_MAX_INIT_NODES 64
+/* Node ids in certificate names ("node-<id>"): 16 bits keep CNs short and fit KQ_MAX_NODES. */
+#define KQ_PKI_MAX_NODE_ID 65535
+/* Client names and certificate CNs: matches the config's principal names (64 characters). */
+#define KQ_PKI_MAX_NAME_BYTES 64
+/* A PEM file we read: one certificate or key is under 2 KiB; refuse what is clearly not one. */
+#define KQ_PKI_MAX_PEM_BYTES (64 * 1024)
+/* Intermediate CAs between a peer's certificate and the cluster CA: none, the CA signs all. */
+#define KQ_TLS_MAX_INTERMEDIATES 0
+_Static_assert(KQ_PKI_MAX_INIT_NODES <= KQ_MAX_NODES, "init provisions at most one deployment");
+_Static_assert(KQ_MAX_NODES <= KQ_PKI_MAX_NODE_ID, "every node id has a certificate name");
+
 /* --- Node storage and frames (src/store/store.c, src/wire/frame.c) --- */
 /* Payload of one node-to-node frame: a ledger block with its certificate and a DKG dealing for
  * a full committee (O(n) ciphertexts and t commitments) fit with room; a peer cannot make a
