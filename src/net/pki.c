@@ -107,9 +107,14 @@ static enum kq_err read_pem_file(const char *path, uint8_t **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block the open */
     if (fd < 0)
         return errno_err(errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        (void)close(fd);
+        return KQ_ERR_IO;
+    }
     uint8_t *buf = kq_secure_alloc(KQ_PKI_MAX_PEM_BYTES + 1);
     size_t n = 0;
     enum kq_err err = buf == NULL ? KQ_ERR_NOMEM : KQ_OK;
@@ -148,13 +153,20 @@ static enum kq_err write_pem(const char *path, X509 *cert, EVP_PKEY *key)
     enum kq_err err = KQ_ERR_TLS;
     if (ok == 1 && mem != NULL)
         err = write_new_file(path, mem->data, mem->length, cert != NULL ? 0644 : 0600);
-    if (mem != NULL)
+    if (mem != NULL && mem->data != NULL)
         OPENSSL_cleanse(mem->data, mem->max);
     BIO_free(bio);
     return err;
 }
 
 /* ---- loading ---- */
+
+/* Keys are never encrypted: refuse a passphrase rather than let OpenSSL prompt on a terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
 
 /* Which PEM object load_pem looks for. */
 enum pem_kind { PEM_CERT, PEM_PRIVATE_KEY, PEM_PUBLIC_KEY };
@@ -169,7 +181,7 @@ static enum kq_err load_pem(const char *path, enum pem_kind kind, X509 **cert, E
     if (bio != NULL && kind == PEM_CERT)
         *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     else if (bio != NULL && kind == PEM_PRIVATE_KEY)
-        *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        *key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
     else if (bio != NULL)
         *key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     BIO_free(bio);
@@ -382,27 +394,14 @@ static enum kq_err issue_leaf(const struct issuer *ca, const struct leaf *l, uin
     enum kq_err err = KQ_OK;
     if (key == NULL)
         KQ_TRY(new_ed25519_key(&key));
-    KQ_TRY(make_cert(&cert, l->profile, l->cn, key, ca, l->not_before_s, l->not_after_s));
-    KQ_TRY(write_pair(l->cert_out, l->key_in == NULL ? l->key_out : NULL, cert, key));
     if (pk != NULL)
-        err = raw_public(key, pk);
+        KQ_TRY(raw_public(key, pk));
+    KQ_TRY(make_cert(&cert, l->profile, l->cn, key, ca, l->not_before_s, l->not_after_s));
+    err = write_pair(l->cert_out, l->key_in == NULL ? l->key_out : NULL, cert, key);
 out:
     X509_free(cert);
     if (key != l->key_in)
         EVP_PKEY_free(key);
-    return err;
-}
-
-static enum kq_err load_issuer(struct issuer *ca, const char *cert_file, const char *key_file)
-{
-    ca->cert = NULL;
-    ca->key = NULL;
-    enum kq_err err = kq_pki_load_cert(cert_file, &ca->cert);
-    if (err == KQ_OK)
-        err = load_ed25519_key(key_file, &ca->key);
-    if (err == KQ_OK && X509_check_private_key(ca->cert, ca->key) != 1)
-        err = KQ_ERR_TLS;
-    ERR_clear_error();
     return err;
 }
 
@@ -412,6 +411,23 @@ static void free_issuer(struct issuer *ca)
     EVP_PKEY_free(ca->key);
     ca->cert = NULL;
     ca->key = NULL;
+}
+
+static enum kq_err load_issuer(struct issuer *ca, const char *cert_file, const char *key_file)
+{
+    ca->cert = NULL;
+    ca->key = NULL;
+    enum kq_err err = kq_pki_load_cert(cert_file, &ca->cert);
+    if (err == KQ_OK)
+        err = load_ed25519_key(key_file, &ca->key);
+    if (err == KQ_OK && X509_check_ca(ca->cert) == 0)
+        err = KQ_ERR_INVALID_ARG; /* its certificates would never verify */
+    if (err == KQ_OK && X509_check_private_key(ca->cert, ca->key) != 1)
+        err = KQ_ERR_TLS;
+    if (err != KQ_OK)
+        free_issuer(ca);
+    ERR_clear_error();
+    return err;
 }
 
 static void node_name(char out[NODE_NAME_BYTES], uint32_t id)

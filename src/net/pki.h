@@ -32,8 +32,8 @@ struct kq_pki_request {
     enum kq_pki_kind kind;
     uint32_t node_id;     /* KQ_PKI_NODE: 1..KQ_PKI_MAX_NODE_ID */
     const char *name;     /* KQ_PKI_CLIENT: see kq_pki_client_name_ok */
-    const char *ca_cert;  /* PEM certificate of the issuing CA */
-    const char *ca_key;   /* PEM private key of the issuing CA (must match ca_cert) */
+    const char *ca_cert;  /* PEM CA certificate of the issuer (else KQ_ERR_INVALID_ARG) */
+    const char *ca_key;   /* PEM private key of the issuer (else KQ_ERR_TLS) */
     const char *key_in;   /* NULL: generate a fresh key into key_out; else certify this key */
     const char *cert_out; /* created, must not exist */
     const char *key_out;  /* created (mode 0600), must not exist; ignored when key_in is set */
@@ -74,9 +74,10 @@ KQ_MUST_USE enum kq_err kq_pki_read_public(const char *pem_file, uint8_t pk[KQ_P
  * caller memory, which the caller wipes. Errors as kq_pki_read_public; seed zeroed on failure. */
 KQ_MUST_USE enum kq_err kq_pki_read_seed(const char *key_file, uint8_t seed[KQ_PKI_SEEDBYTES]);
 
-/* Loaders shared with tls.c: read at most KQ_PKI_MAX_PEM_BYTES of PEM (keys only through wiped
- * guarded memory). *out is set on success (caller frees with X509_free / EVP_PKEY_free) and NULL
- * on failure. Errors as kq_pki_read_public. Any key type is returned by kq_pki_load_key. */
+/* Loaders shared with tls.c: read at most KQ_PKI_MAX_PEM_BYTES of PEM from a regular file (keys
+ * only through wiped guarded memory; an encrypted key is KQ_ERR_FORMAT, never a prompt). *out is
+ * set on success (caller frees with X509_free / EVP_PKEY_free) and NULL on failure. Errors as
+ * kq_pki_read_public. Any key type is returned by kq_pki_load_key. */
 KQ_MUST_USE enum kq_err kq_pki_load_cert(const char *path, X509 **out);
 KQ_MUST_USE enum kq_err kq_pki_load_key(const char *path, EVP_PKEY **out);
 

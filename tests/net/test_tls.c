@@ -645,6 +645,23 @@ static void test_ctx_errors(void **state)
     fclose(f);
     assert_null(kq_tls_ctx_new(KQ_TLS_CLIENT, p("big.pem"), NULL, NULL, &err));
     assert_int_equal(err, KQ_ERR_LIMIT);
+    /* an encrypted key is refused (never a passphrase prompt); so are a directory and a FIFO */
+    EVP_PKEY *key = NULL;
+    assert_int_equal(kq_pki_load_key(p("node-1.key"), &key), KQ_OK);
+    f = fopen(p("encrypted.key"), "w");
+    assert_non_null(f);
+    assert_int_equal(
+        PEM_write_PrivateKey(f, key, EVP_aes_256_cbc(), (const unsigned char *)"pw", 2, NULL, NULL),
+        1);
+    fclose(f);
+    EVP_PKEY_free(key);
+    assert_int_equal(kq_pki_load_key(p("encrypted.key"), &key), KQ_ERR_FORMAT);
+    assert_null(key);
+    assert_null(kq_tls_ctx_new(KQ_TLS_CLIENT, g_dir, NULL, NULL, &err));
+    assert_int_equal(err, KQ_ERR_IO);
+    assert_int_equal(mkfifo(p("fifo.crt"), 0600), 0); /* refused, and without blocking */
+    assert_null(kq_tls_ctx_new(KQ_TLS_CLIENT, p("fifo.crt"), NULL, NULL, &err));
+    assert_int_equal(err, KQ_ERR_IO);
     /* the error text helper: something after a failure, then a clean queue */
     ERR_raise(ERR_LIB_SSL, SSL_R_CERTIFICATE_VERIFY_FAILED);
     assert_string_not_equal(kq_tls_last_error(), "no TLS error");
@@ -778,6 +795,7 @@ static void write_key(const char *base, const char *type)
 /* Paths that must stay valid across many p() calls. */
 struct paths {
     char ca_crt[PATH_MAX], ca_key[PATH_MAX], other_key[PATH_MAX], node1_crt[PATH_MAX];
+    char node1_key[PATH_MAX];
     char node3_key[PATH_MAX], x_crt[PATH_MAX], x_key[PATH_MAX], y_crt[PATH_MAX], y_key[PATH_MAX];
 };
 
@@ -790,6 +808,7 @@ static void test_issue_errors(void **state)
     snprintf(f.ca_key, PATH_MAX, "%s", p("ca.key"));
     snprintf(f.other_key, PATH_MAX, "%s", p("other-ca.key"));
     snprintf(f.node1_crt, PATH_MAX, "%s", p("node-1.crt"));
+    snprintf(f.node1_key, PATH_MAX, "%s", p("node-1.key"));
     snprintf(f.node3_key, PATH_MAX, "%s", p("node-3.key"));
     snprintf(f.x_crt, PATH_MAX, "%s", p("x.crt"));
     snprintf(f.x_key, PATH_MAX, "%s", p("x.key"));
@@ -805,6 +824,10 @@ static void test_issue_errors(void **state)
     req.node_id = 1;
     req.ca_key = f.other_key; /* not ca.crt's key */
     assert_int_equal(kq_pki_issue(&req), KQ_ERR_TLS);
+    req.ca_cert = f.node1_crt; /* not a CA certificate, though with its own key */
+    req.ca_key = f.node1_key;
+    assert_int_equal(kq_pki_issue(&req), KQ_ERR_INVALID_ARG);
+    req.ca_cert = f.ca_crt;
     req.ca_key = f.ca_key;
     req.cert_out = f.node1_crt; /* exists: refused, and the new key is not left behind */
     assert_int_equal(kq_pki_issue(&req), KQ_ERR_INVALID_ARG);
