@@ -98,4 +98,51 @@ _Static_assert(KQ_STORE_MAX_VALUE_BYTES >= KQ_MAX_FRAME_PAYLOAD, "a received blo
 _Static_assert(KQ_STORE_MAX_VALUE_BYTES <= 0x7fffffff, "SQLite binds lengths as int");
 _Static_assert(KQ_STORE_MAX_KEY_BYTES <= 0x7fffffff, "SQLite binds lengths as int");
 
+/* --- HTTP API server (src/net/http.c) --- */
+/* Request body: 1 MiB of plaintext (KQ_MAX_DATA_PLAINTEXT_BYTES) as base64 plus the JSON around it. */
+#define KQ_HTTP_MAX_BODY_BYTES (2u * 1024 * 1024)
+/* Request line plus headers: a bearer token and the usual headers fit many times over. */
+#define KQ_HTTP_MAX_HEADER_BYTES (16u * 1024)
+/* Open client connections; each may hold a body of KQ_HTTP_MAX_BODY_BYTES, so this bounds memory. */
+#define KQ_HTTP_MAX_CONNECTIONS 1024
+/* Default deadlines: a request arrives whole, and a reply is handed to the kernel, within these. */
+#define KQ_HTTP_READ_TIMEOUT_S  10
+#define KQ_HTTP_WRITE_TIMEOUT_S 10
+/* Ceilings a configuration may raise the limits to, and the floor below which no request fits. */
+#define KQ_HTTP_MAX_BODY_CEILING        (64u * 1024 * 1024)
+#define KQ_HTTP_MAX_HEADER_CEILING      (1024u * 1024)
+#define KQ_HTTP_MAX_CONNECTIONS_CEILING 65536
+#define KQ_HTTP_MAX_TIMEOUT_S           3600
+#define KQ_HTTP_MIN_LIMIT_BYTES         256
+/* Routes of one server: the API has a few dozen endpoints (DESIGN.md section 7). */
+#define KQ_HTTP_MAX_ROUTES 128
+/* A route pattern, its segments and its {captures}: "/v1/keys/{name}/encrypt" needs 23, 4 and 1. */
+#define KQ_HTTP_MAX_PATTERN_BYTES    128
+#define KQ_HTTP_MAX_SEGMENTS         8
+#define KQ_HTTP_MAX_PARAMS           4
+#define KQ_HTTP_MAX_PARAM_NAME_BYTES 32
+/* Request path (without query): key and object names are at most 128 bytes, 3x when escaped. */
+#define KQ_HTTP_MAX_PATH_BYTES 1024
+/* Query string and its arguments: a handful of small options such as from=, wait=, key=. */
+#define KQ_HTTP_MAX_QUERY_BYTES 2048
+#define KQ_HTTP_MAX_QUERY_ARGS  16
+/* Message of a JSON error body: one sentence, never data. */
+#define KQ_HTTP_MAX_ERROR_MESSAGE_BYTES 256
+/* Addresses one server listens on (IPv4 and IPv6 of a host, a few interfaces). */
+#define KQ_HTTP_MAX_LISTENERS 8
+/* Head evhttp writes for one of our replies: status line and a few short headers. */
+#define KQ_HTTP_MAX_RESPONSE_HEAD_BYTES 4096
+/* Decrypted input held back while a deferred request waits (a pipelined request), per connection. */
+#define KQ_HTTP_MAX_HELD_INPUT_BYTES (64u * 1024)
+/* Reply bytes queued for TLS per connection; the rest waits in evhttp's buffer until it drains. */
+#define KQ_HTTP_MAX_TLS_QUEUE_BYTES (256u * 1024)
+_Static_assert(KQ_HTTP_MAX_BODY_BYTES >= (KQ_MAX_DATA_PLAINTEXT_BYTES + 2) / 3 * 4 + 4096,
+               "a largest plaintext fits a body as base64 with its JSON");
+_Static_assert(KQ_HTTP_MAX_BODY_BYTES <= KQ_HTTP_MAX_BODY_CEILING, "default within the ceiling");
+_Static_assert(KQ_HTTP_MAX_HEADER_BYTES <= KQ_HTTP_MAX_HEADER_CEILING, "default within the ceiling");
+_Static_assert(KQ_HTTP_MAX_CONNECTIONS <= KQ_HTTP_MAX_CONNECTIONS_CEILING, "default within ceiling");
+_Static_assert(KQ_HTTP_MAX_PATH_BYTES >= 3 * KQ_MAX_KEY_ID_BYTES + KQ_HTTP_MAX_PATTERN_BYTES,
+               "an escaped key name fits a path");
+_Static_assert(KQ_HTTP_MAX_PARAMS <= KQ_HTTP_MAX_SEGMENTS, "a capture is a segment");
+
 #endif
