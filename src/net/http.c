@@ -435,8 +435,8 @@ static void ascii_only(char *m)
             *m = '?';
 }
 
-static void reply_verror(struct kq_http_req *r, int status, const char *code, const char *fmt,
-                         va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+reply_verror(struct kq_http_req *r, int status, const char *code, const char *fmt, va_list ap)
 {
     char msg[KQ_HTTP_MAX_ERROR_MESSAGE_BYTES];
     vsnprintf(msg, sizeof msg, fmt, ap);
