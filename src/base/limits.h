@@ -98,6 +98,28 @@ _Static_assert(KQ_STORE_MAX_VALUE_BYTES >= KQ_MAX_FRAME_PAYLOAD, "a received blo
 _Static_assert(KQ_STORE_MAX_VALUE_BYTES <= 0x7fffffff, "SQLite binds lengths as int");
 _Static_assert(KQ_STORE_MAX_KEY_BYTES <= 0x7fffffff, "SQLite binds lengths as int");
 
+/* --- Peer transport (src/net/peer.c) --- */
+/* Queued output per peer: two of the largest frames (one being written, one waiting) plus 1 MiB of
+ * small frames; past it a send fails with KQ_ERR_BUSY, so a stalled peer costs bounded memory. */
+#define KQ_PEER_MAX_OUTBUF_BYTES (2u * KQ_MAX_FRAME_PAYLOAD + 1024u * 1024)
+/* Redial backoff: first retry soon (a restarted peer is back in milliseconds), doubling to a cap
+ * short enough that a healed partition reconnects within seconds. */
+#define KQ_PEER_BACKOFF_MIN_MS 50
+#define KQ_PEER_BACKOFF_MAX_MS 2000
+/* A TLS handshake on loopback or a LAN takes milliseconds; a connection still handshaking after
+ * this is a stalled or hostile peer and is closed. */
+#define KQ_PEER_HANDSHAKE_TIMEOUT_MS 5000
+/* Inbound connections still handshaking at once: every configured peer reconnecting together
+ * fits; more are closed at accept, so unauthenticated clients tie up bounded memory. */
+#define KQ_PEER_MAX_PENDING_HANDSHAKES (KQ_MAX_NODES + 64)
+/* Listen backlog of the peer port: connections the kernel holds before the loop accepts them;
+ * a burst of every peer reconnecting at once fits. */
+#define KQ_PEER_LISTEN_BACKLOG KQ_MAX_NODES
+_Static_assert(KQ_PEER_MAX_OUTBUF_BYTES >= 16u + KQ_MAX_FRAME_PAYLOAD,
+               "a peer with an empty queue takes the largest frame");
+_Static_assert(KQ_PEER_BACKOFF_MIN_MS > 0 && KQ_PEER_BACKOFF_MIN_MS <= KQ_PEER_BACKOFF_MAX_MS,
+               "backoff doubles from min up to max");
+
 /* --- HTTP API server (src/net/http.c) --- */
 /* Request body: 1 MiB of plaintext (KQ_MAX_DATA_PLAINTEXT_BYTES) as base64 plus the JSON around it. */
 #define KQ_HTTP_MAX_BODY_BYTES (2u * 1024 * 1024)
