@@ -448,9 +448,8 @@ static enum frame_step read_frame(struct conn *c, struct evbuffer *in)
     if (avail < total)
         return FRAME_WAIT;
     const uint8_t *f = evbuffer_pullup(in, (ev_ssize_t)total);
-    if (f == NULL) { /* linearising failed: out of memory */
-        c->net->stats.bad_frames++;
-        conn_close(c, "bad_frame", "out of memory buffering a frame");
+    if (f == NULL) { /* linearising failed: our memory, not the peer's fault */
+        conn_close(c, "peer_down", "out of memory buffering a frame");
         return FRAME_CLOSED;
     }
     deliver(c, hdr.type, f + KQ_FRAME_HEADER_BYTES, hdr.length);
