@@ -444,11 +444,18 @@ reply_verror(struct kq_http_req *r, int status, const char *code, const char *fm
     finish(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
+/* Error codes are identifiers: 1..64 of [a-z0-9_]. */
+static bool code_ok(const char *code)
+{
+    size_t n = strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789_");
+    return n >= 1 && n <= 64 && code[n] == '\0';
+}
+
 void kq_http_reply_error(struct kq_http_req *r, int status, const char *code, const char *fmt, ...)
 {
     va_list ap;
     KQ_ASSERT(r != NULL && code != NULL && fmt != NULL);
-    KQ_ASSERT(status >= 400 && status <= 599);
+    KQ_ASSERT(status >= 400 && status <= 599 && code_ok(code));
     va_start(ap, fmt);
     reply_verror(r, status, code, fmt, ap);
     va_end(ap);

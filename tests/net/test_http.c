@@ -222,6 +222,14 @@ static void h_whoami(struct kq_http_req *r, void *ctx)
                        json_pack("{s:s,s:b}", "name", who->name, "via_cert", who->via_cert));
 }
 
+static void h_public_who(struct kq_http_req *r, void *ctx)
+{
+    const struct kq_http_principal *who = kq_http_who(r);
+    (void)ctx;
+    kq_http_reply_json(
+        r, 200, json_pack("{s:b,s:s}", "authenticated", who->authenticated, "name", who->name));
+}
+
 static void h_echo(struct kq_http_req *r, void *ctx)
 {
     (void)ctx;
@@ -354,6 +362,8 @@ static void add_routes(struct fx *f)
     assert_int_equal(kq_http_route(s, "GET", "/v1/park", KQ_ROUTE_PUBLIC, h_park, f), KQ_OK);
     assert_int_equal(kq_http_route(s, "GET", "/v1/stats", KQ_ROUTE_PUBLIC, h_stats, f), KQ_OK);
     assert_int_equal(kq_http_route(s, "GET", "/v1/big", KQ_ROUTE_PUBLIC, h_big, f), KQ_OK);
+    assert_int_equal(kq_http_route(s, "GET", "/v1/pubwho", KQ_ROUTE_PUBLIC, h_public_who, f),
+                     KQ_OK);
 }
 
 static struct fx *fx_start(const struct kq_http_limits *lim)
@@ -406,7 +416,7 @@ static struct kq_http_limits small_limits(unsigned read_timeout_s)
     struct kq_http_limits l;
     kq_http_limits_default(&l);
     l.max_body_bytes = 1024;
-    l.max_header_bytes = 2048;
+    l.max_header_bytes = 4096;
     l.read_timeout_s = read_timeout_s;
     return l;
 }
@@ -474,7 +484,7 @@ struct call {
 /* One request on handle h (a fresh one if NULL). Every HTTP answer must be JSON, no-store. */
 static void http_on(CURL *h, struct fx *f, const struct call *c, struct resp *out)
 {
-    char url[KQ_HTTP_MAX_PATH_BYTES + 128];
+    char url[8192];
     struct curl_slist *hdrs = NULL;
     CURL *own = h == NULL ? curl_easy_init() : NULL;
     if (own != NULL)
@@ -561,7 +571,8 @@ static void expect_error(struct fx *f, const struct call *c, long status, const 
     struct resp r;
     http(f, c, &r);
     assert_int_equal(r.rc, CURLE_OK);
-    assert_int_equal(r.status, status);
+    if (r.status != status)
+        fail_msg("%s %.80s: status %ld, not %ld", c->method, c->path, r.status, status);
     assert_non_null(jstr(r.json, "error", "code"));
     assert_string_equal(jstr(r.json, "error", "code"), code);
     assert_non_null(jstr(r.json, "error", "message"));
@@ -697,8 +708,8 @@ static void test_server_args(void **state)
     assert_int_equal(l.read_timeout_s, 10);
     assert_int_equal(l.write_timeout_s, 10);
     assert_int_equal(l.max_connections, KQ_HTTP_MAX_CONNECTIONS);
-    struct kq_http_limits bad[7];
-    for (size_t i = 0; i < 7; i++)
+    struct kq_http_limits bad[10];
+    for (size_t i = 0; i < 10; i++)
         bad[i] = l;
     bad[0].max_body_bytes = KQ_HTTP_MIN_LIMIT_BYTES - 1;
     bad[1].max_body_bytes = KQ_HTTP_MAX_BODY_CEILING + 1;
@@ -707,7 +718,10 @@ static void test_server_args(void **state)
     bad[4].write_timeout_s = KQ_HTTP_MAX_TIMEOUT_S + 1;
     bad[5].max_connections = 0;
     bad[6].max_connections = KQ_HTTP_MAX_CONNECTIONS_CEILING + 1;
-    for (size_t i = 0; i < 7; i++)
+    bad[7].max_header_bytes = KQ_HTTP_MAX_HEADER_CEILING + 1;
+    bad[8].read_timeout_s = KQ_HTTP_MAX_TIMEOUT_S + 1;
+    bad[9].write_timeout_s = 0;
+    for (size_t i = 0; i < 10; i++)
         assert_null(kq_http_server_new(base, ctx, &bad[i], NULL, NULL));
 
     struct kq_http_server *s = kq_http_server_new(base, ctx, NULL, NULL, NULL);
@@ -781,6 +795,14 @@ static void test_auth(void **state)
     assert_string_equal(jstr(r.json, "hello", NULL), "world");
     resp_free(&r);
 
+    /* Public routes do not authenticate: the principal is empty even with a certificate. */
+    struct call pw = {"GET", "/v1/pubwho", NULL, NULL, -1, CRED_CERT, NULL};
+    http(f, &pw, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_false(json_object_get(r.json, "authenticated")));
+    assert_string_equal(jstr(r.json, "name", NULL), "");
+    resp_free(&r);
+
     /* A certificate from another CA: the handshake is refused, no HTTP answer at all. */
     c.cred = CRED_OTHER_CA;
     c.header = NULL;
@@ -788,7 +810,7 @@ static void test_auth(void **state)
     assert_int_not_equal(r.rc, CURLE_OK);
     assert_int_equal(r.status, 0);
     assert_null(r.json);
-    assert_int_equal(stat_of(f, "requests"), 10);
+    assert_int_equal(stat_of(f, "requests"), 11);
     fx_stop(f);
 }
 
@@ -856,15 +878,19 @@ static void test_errors(void **state)
     http(f, &echo, &r);
     assert_int_equal(r.status, 201);
     resp_free(&r);
+    echo.header = "Expect: 100-continue"; /* within the limit: 100 Continue, then the reply */
+    http(f, &echo, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
     echo.body_len = -1;
     echo.header = "Expect: something-else";
     echo.body = "{}";
     expect_error(f, &echo, 417, "expectation_failed");
     echo.header = NULL;
 
-    /* Headers over the limit (2048 here): evhttp refuses the head; the answer is still JSON. */
-    char hdr[4096];
-    snprintf(hdr, sizeof hdr, "X-Pad: %3000d", 1);
+    /* Headers over the limit (4096 here): evhttp refuses the head; the answer is still JSON. */
+    char hdr[8192];
+    snprintf(hdr, sizeof hdr, "X-Pad: %5000d", 1);
     struct call hello = {"GET", "/v1/hello", NULL, NULL, -1, CRED_NONE, hdr};
     expect_error(f, &hello, 400, "bad_request");
     hello.header = NULL;
@@ -921,6 +947,11 @@ static void test_errors(void **state)
     expect_error(f, &c, 400, "bad_request");
     c.path = "/v1/keys/%zz/info";
     expect_error(f, &c, 400, "bad_request");
+    char longquery[KQ_HTTP_MAX_QUERY_BYTES + 64] = "/v1/keys/k/info?a=";
+    memset(longquery + 18, 'q', KQ_HTTP_MAX_QUERY_BYTES);
+    longquery[KQ_HTTP_MAX_QUERY_BYTES + 18] = '\0';
+    c.path = longquery;
+    expect_error(f, &c, 414, "uri_too_long");
     char longpath[KQ_HTTP_MAX_PATH_BYTES + 32] = "/v1/keys/";
     memset(longpath + 9, 'k', KQ_HTTP_MAX_PATH_BYTES);
     longpath[KQ_HTTP_MAX_PATH_BYTES + 9] = '\0';
@@ -959,7 +990,7 @@ static void test_errors(void **state)
     struct kq_http_stats st;
     kq_http_stats_get(f->s, &st);
     assert_int_equal((uint64_t)atomic_load(&f->logs), st.requests);
-    assert_int_equal(st.errors_4xx + st.errors_5xx + 6, st.requests); /* six 2xx above */
+    assert_int_equal(st.errors_4xx + st.errors_5xx + 7, st.requests); /* seven 2xx above */
     assert_int_equal(atomic_load(&f->log_dash), 6); /* 413 x2, 417, head, PATCH, OPTIONS */
     assert_int_equal(st.errors_5xx, 8);             /* 500 x2, 502, 503 x2, 504, 501 x2 */
     fx_free(f);
@@ -1024,6 +1055,18 @@ static void test_read_timeout(void **state)
     assert_false(raw_response(&slow, &status, &body)); /* closed, no answer */
     raw_close(&slow);
 
+    /* A TCP connection that never starts TLS is closed too. */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+    struct timeval tv = {CLIENT_TIMEOUT_S, 0};
+    char byte;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(recv(fd, &byte, 1, 0), 0);
+    close(fd);
+
     /* One byte every 100 ms would take seconds; the 1 s deadline ends it first. */
     assert_true(raw_open(f, &drip, false));
     const char *req =
@@ -1034,7 +1077,7 @@ static void test_read_timeout(void **state)
         usleep(100000);
     assert_true(sent < strlen(req));
     raw_close(&drip);
-    assert_int_equal(stat_of(f, "timeouts"), 2);
+    assert_int_equal(stat_of(f, "timeouts"), 3);
     /* The server still serves, on a kept-alive connection too. */
     http(f, &c, &r);
     assert_int_equal(r.status, 200);
@@ -1191,6 +1234,28 @@ static void test_keepalive(void **state)
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
     assert_int_equal(connects, 0);
     curl_easy_cleanup(h);
+
+    /* Three requests in one write: answered in order on the one connection. */
+    struct raw pc;
+    int status;
+    json_t *body;
+    const char *three = "GET /v1/hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+                        "\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"n\":2}"
+                        "GET /v1/nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_true(raw_open(f, &pc, false));
+    assert_true(raw_send(&pc, three, strlen(three)));
+    assert_true(raw_response(&pc, &status, &body));
+    assert_int_equal(status, 200);
+    json_decref(body);
+    assert_true(raw_response(&pc, &status, &body));
+    assert_int_equal(status, 201);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(body, "got"), "n")), 2);
+    json_decref(body);
+    assert_true(raw_response(&pc, &status, &body));
+    assert_int_equal(status, 404);
+    json_decref(body);
+    raw_close(&pc);
     fx_stop(f);
 }
 
