@@ -111,7 +111,11 @@ void kq_http_reply_err(struct kq_http_req *r, enum kq_err err, const char *messa
  * becomes invalid; after a reply cancel is never called. Call at most once, from the handler. */
 void kq_http_defer(struct kq_http_req *r, void (*cancel)(void *cctx), void *cctx);
 
-/* Counters for /v1/sys/metrics and tests. */
+/* Counters for /v1/sys/metrics and tests. requests: complete requests, counted when they reach
+ * the router, plus those evhttp refused by itself; errors_*: replies by status class; timeouts:
+ * connections closed by a read or write deadline; rejected_connections: closed at accept past
+ * max_connections; open_connections: accepted and not yet released (released from the loop
+ * shortly after the close). */
 struct kq_http_stats {
     uint64_t requests, errors_4xx, errors_5xx, timeouts, rejected_connections;
     size_t open_connections;
