@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ struct conn {
     enum out_state out;
     uint64_t out_left;
     bool rejected, doomed, closed, out_pending;
+    bool nodelay; /* TCP_NODELAY set on the socket */
     struct kq_http_req *inflight;
 };
 
@@ -799,6 +801,12 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         return;
     bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
     conn_attach(c, evcon);
+    if (!c->nodelay) { /* replies leave as several TLS records: Nagle would hold the last one back
+                          for the client's delayed ACK (40 ms a request on Linux) */
+        evutil_socket_t sock = bufferevent_getfd(c->tls);
+        int one = 1;
+        c->nodelay = sock >= 0 && setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
+    }
     if (c->doomed || c->rejected) {
         bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_EOF, 0);
         return;
