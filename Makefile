@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build test asan bench demo fuzz fmt clean
+.PHONY: all deps build test asan bench demo dev fuzz fmt clean
 
 all: build
 
@@ -30,8 +30,15 @@ asan: deps
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b || exit 1; done
 
+# The main flows on a local 4-node cluster (scripts/demo.sh), then the threshold-crypto demo.
 demo: build
-	@$(BUILD)/keyquorum demo
+	@bash scripts/demo.sh $(BUILD)
+
+# A local cluster in the foreground (4 nodes; DEV_NODES=N for another size). Ctrl-C stops it.
+DEV_NODES ?= 4
+DEV_DIR   ?= $(BUILD)/dev
+dev: build
+	@$(BUILD)/keyquorum dev --nodes $(DEV_NODES) --dir $(DEV_DIR)
 
 # Coverage-guided fuzzing with clang's libFuzzer: each harness starts from seeds written by the
 # deterministic driver of the normal build, and runs FUZZ_SECONDS seconds.

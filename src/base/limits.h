@@ -121,11 +121,13 @@ _Static_assert(KQ_PEER_BACKOFF_MIN_MS > 0 && KQ_PEER_BACKOFF_MIN_MS <= KQ_PEER_B
                "backoff doubles from min up to max");
 
 /* --- HTTP API server (src/net/http.c) --- */
-/* Request body: 1 MiB of plaintext (KQ_MAX_DATA_PLAINTEXT_BYTES) as base64 plus the JSON around it. */
+/* Request body: 1 MiB of plaintext (KQ_MAX_DATA_PLAINTEXT_BYTES) as base64 plus the JSON around it.
+ */
 #define KQ_HTTP_MAX_BODY_BYTES (2u * 1024 * 1024)
 /* Request line plus headers: a bearer token and the usual headers fit many times over. */
 #define KQ_HTTP_MAX_HEADER_BYTES (16u * 1024)
-/* Open client connections; each may hold a body of KQ_HTTP_MAX_BODY_BYTES, so this bounds memory. */
+/* Open client connections; each may hold a body of KQ_HTTP_MAX_BODY_BYTES, so this bounds memory.
+ */
 #define KQ_HTTP_MAX_CONNECTIONS 1024
 /* Default deadlines: a request arrives whole, and a reply is handed to the kernel, within these. */
 #define KQ_HTTP_READ_TIMEOUT_S  10
@@ -154,15 +156,18 @@ _Static_assert(KQ_PEER_BACKOFF_MIN_MS > 0 && KQ_PEER_BACKOFF_MIN_MS <= KQ_PEER_B
 #define KQ_HTTP_MAX_LISTENERS 8
 /* Head evhttp writes for one of our replies: status line and a few short headers. */
 #define KQ_HTTP_MAX_RESPONSE_HEAD_BYTES 4096
-/* Decrypted input held back while a deferred request waits (a pipelined request), per connection. */
+/* Decrypted input held back while a deferred request waits (a pipelined request), per connection.
+ */
 #define KQ_HTTP_MAX_HELD_INPUT_BYTES (64u * 1024)
 /* Reply bytes queued for TLS per connection; the rest waits in evhttp's buffer until it drains. */
 #define KQ_HTTP_MAX_TLS_QUEUE_BYTES (256u * 1024)
 _Static_assert(KQ_HTTP_MAX_BODY_BYTES >= (KQ_MAX_DATA_PLAINTEXT_BYTES + 2) / 3 * 4 + 4096,
                "a largest plaintext fits a body as base64 with its JSON");
 _Static_assert(KQ_HTTP_MAX_BODY_BYTES <= KQ_HTTP_MAX_BODY_CEILING, "default within the ceiling");
-_Static_assert(KQ_HTTP_MAX_HEADER_BYTES <= KQ_HTTP_MAX_HEADER_CEILING, "default within the ceiling");
-_Static_assert(KQ_HTTP_MAX_CONNECTIONS <= KQ_HTTP_MAX_CONNECTIONS_CEILING, "default within ceiling");
+_Static_assert(KQ_HTTP_MAX_HEADER_BYTES <= KQ_HTTP_MAX_HEADER_CEILING,
+               "default within the ceiling");
+_Static_assert(KQ_HTTP_MAX_CONNECTIONS <= KQ_HTTP_MAX_CONNECTIONS_CEILING,
+               "default within ceiling");
 _Static_assert(KQ_HTTP_MAX_PATH_BYTES >= 3 * KQ_MAX_KEY_ID_BYTES + KQ_HTTP_MAX_PATTERN_BYTES,
                "an escaped key name fits a path");
 _Static_assert(KQ_HTTP_MAX_PARAMS <= KQ_HTTP_MAX_SEGMENTS, "a capture is a segment");

@@ -16,6 +16,8 @@ static const struct command commands[] = {
     {"shamir", kq_cli_shamir, "split or combine a secret with Shamir over GF(2^8)"},
     {"frost", kq_cli_frost, "FROST(ristretto255, SHA-512): dealer-sign, verify"},
     {"demo", kq_cli_demo, "narrated run of the threshold cryptography"},
+    {"server", kq_cli_server, "run a node: server --config FILE"},
+    {"dev", kq_cli_dev, "a local cluster in the foreground: dev [--nodes N] [--dir D]"},
     {"pki", kq_cli_pki, "cluster PKI: init, issue-client"},
 };
 

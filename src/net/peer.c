@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -355,6 +356,11 @@ static void conn_promote(struct conn *c, struct slot *s)
         s->dialing = NULL;
     c->slot = s;
     c->authed = true;
+    /* Protocol messages are small and latency-bound (votes, heartbeats): no Nagle delay. */
+    int one = 1;
+    evutil_socket_t sock = bufferevent_getfd(c->bev);
+    if (sock >= 0)
+        (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct conn *old = s->conn;
     s->conn = c;
     s->proven = false;

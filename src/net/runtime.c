@@ -1,0 +1,489 @@
+/* The libevent runtime: executes the actions of hosted cores (runtime.h). Invariant: a core is
+ * never re-entered; an event that arrives while the core is stepping (a transport callback fired
+ * by a send, a WRITE_DONE) is queued, bounded, and delivered right after the step. A persist that
+ * fails stops the node: a core that cannot make its state durable must not go on. */
+#include "net/runtime.h"
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/assert.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "net/tls.h"
+#include "store/store.h"
+
+/* Events queued for a core while it steps: one step emits at most KQ_CORE_MAX_ACTIONS actions, and
+ * each can cause at most one event back (a WRITE_DONE or a transport callback). */
+#define KQ_RUNTIME_MAX_PENDING (2 * KQ_CORE_MAX_ACTIONS)
+/* Records a core may restore at start. */
+#define KQ_RUNTIME_MAX_RECORDS 4096
+
+struct core_timer {
+    struct event *ev;
+    struct kq_core_host *host;
+    uint32_t id;
+    bool used;
+};
+
+struct pending {
+    struct kq_event ev;
+    uint8_t *payload; /* owned copy */
+};
+
+struct kq_core_host {
+    struct kq_runtime *rt;
+    const struct kq_core_ops *ops;
+    const void *core_config;
+    void *state;
+    struct kq_store *store;
+    char ns[KQ_CORE_MAX_RECORD_KEY + 8];
+    uint16_t type_lo, type_hi;
+    kq_core_status_fn on_status;
+    void *status_ctx;
+    struct core_timer timers[KQ_RUNTIME_MAX_CORE_TIMERS];
+    struct kq_actions *acts;
+    bool stepping;
+    size_t pending_head, n_pending; /* a ring */
+    struct pending pending[KQ_RUNTIME_MAX_PENDING];
+};
+
+struct kq_runtime {
+    struct event_base *base;
+    SSL_CTX *peer_ctx, *api_ctx, *client_ctx;
+    struct kq_peer_net *peers;
+    struct kq_http_server *http;
+    uint16_t api_port, peer_port;
+    struct event *sig_term, *sig_int;
+    size_t n_cores;
+    struct kq_core_host *cores[KQ_RUNTIME_MAX_CORES];
+    size_t n_peer_ids;
+    uint32_t peer_ids[KQ_RUNTIME_MAX_PEERS];
+    bool stopping;
+    uint32_t self_id;
+};
+
+const char *kq_runtime_tls_version(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
+}
+const char *kq_runtime_event_version(void)
+{
+    return event_get_version();
+}
+
+uint64_t kq_runtime_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void host_deliver(struct kq_core_host *h, const struct kq_event *ev);
+
+static void queue_event(struct kq_core_host *h, const struct kq_event *ev)
+{
+    if (h->n_pending == KQ_RUNTIME_MAX_PENDING) {
+        KQ_LOG(KQ_LOG_ERROR, "core_queue_full", KQ_LS("core", h->ops->name));
+        kq_runtime_stop(h->rt);
+        return;
+    }
+    struct pending *p = &h->pending[(h->pending_head + h->n_pending) % KQ_RUNTIME_MAX_PENDING];
+    p->ev = *ev;
+    p->payload = NULL;
+    if (ev->payload_len > 0) {
+        p->payload = malloc(ev->payload_len);
+        KQ_ASSERT(p->payload != NULL);
+        memcpy(p->payload, ev->payload, ev->payload_len);
+        p->ev.payload = p->payload;
+    }
+    h->n_pending++;
+}
+
+static void timer_fired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct core_timer *t = arg;
+    struct kq_event ev = {.kind = KQ_EV_TIMER, .now_ms = kq_runtime_now_ms(), .timer = t->id};
+    host_deliver(t->host, &ev);
+}
+
+static void arm_timer(struct kq_core_host *h, uint32_t id, uint64_t after_ms)
+{
+    struct core_timer *slot = NULL;
+    for (size_t i = 0; i < KQ_RUNTIME_MAX_CORE_TIMERS && slot == NULL; i++)
+        if (h->timers[i].used && h->timers[i].id == id)
+            slot = &h->timers[i];
+    for (size_t i = 0; i < KQ_RUNTIME_MAX_CORE_TIMERS && slot == NULL; i++)
+        if (!h->timers[i].used) {
+            slot = &h->timers[i];
+            slot->used = true;
+            slot->id = id;
+            slot->host = h;
+            slot->ev = evtimer_new(h->rt->base, timer_fired, slot);
+            KQ_ASSERT(slot->ev != NULL);
+        }
+    KQ_ASSERT(slot != NULL && "a core armed more timers than KQ_RUNTIME_MAX_CORE_TIMERS");
+    struct timeval tv = {.tv_sec = (time_t)(after_ms / 1000),
+                         .tv_usec = (suseconds_t)((after_ms % 1000) * 1000)};
+    evtimer_add(slot->ev, &tv);
+}
+
+static void do_send(struct kq_core_host *h, const struct kq_action *a, const uint8_t *payload)
+{
+    struct kq_runtime *rt = h->rt;
+    for (size_t i = 0; i < rt->n_peer_ids; i++) {
+        uint32_t peer = rt->peer_ids[i];
+        if (a->peer != KQ_PEER_ALL && a->peer != peer)
+            continue;
+        enum kq_err err = kq_peer_net_send(rt->peers, peer, a->frame_type, payload, a->payload_len);
+        if (err != KQ_OK && err != KQ_ERR_NET) /* not connected: the core's protocol copes */
+            KQ_LOG(KQ_LOG_DEBUG, "send_dropped", KQ_LS("core", h->ops->name), KQ_LU("peer", peer),
+                   KQ_LS("reason", kq_errcode(err)));
+    }
+}
+
+static void do_persist(struct kq_core_host *h, const struct kq_action *a, const uint8_t *value)
+{
+    enum kq_err err = kq_store_put(h->store, h->ns, (const uint8_t *)a->record_key,
+                                   strlen(a->record_key), value, a->payload_len);
+    if (err != KQ_OK) {
+        KQ_LOG(KQ_LOG_ERROR, "persist_failed", KQ_LS("core", h->ops->name),
+               KQ_LS("record", a->record_key), KQ_LS("reason", kq_errcode(err)));
+        kq_runtime_stop(h->rt);
+        return;
+    }
+    if (a->sync) { /* the store commits with synchronous=FULL: durable when put returns */
+        struct kq_event ev = {
+            .kind = KQ_EV_WRITE_DONE, .now_ms = kq_runtime_now_ms(), .write_token = a->write_token};
+        queue_event(h, &ev);
+    }
+}
+
+static void execute(struct kq_core_host *h)
+{
+    const struct kq_actions *acts = h->acts;
+    for (size_t i = 0; i < acts->count && !h->rt->stopping; i++) {
+        const struct kq_action *a = &acts->items[i];
+        const uint8_t *payload = kq_action_payload(acts, a);
+        switch (a->kind) {
+        case KQ_ACT_SEND:
+            do_send(h, a, payload);
+            break;
+        case KQ_ACT_TIMER:
+            arm_timer(h, a->timer, a->after_ms);
+            break;
+        case KQ_ACT_PERSIST:
+            do_persist(h, a, payload);
+            break;
+        case KQ_ACT_STATUS:
+            if (h->on_status != NULL)
+                h->on_status(h->status_ctx, h, a);
+            break;
+        }
+    }
+}
+
+static void step_once(struct kq_core_host *h, const struct kq_event *ev)
+{
+    kq_actions_reset(h->acts);
+    h->stepping = true;
+    enum kq_err err = h->ops->step(h->state, ev, h->acts);
+    if (err == KQ_OK)
+        execute(h);
+    else /* a core refuses bad input (a malformed frame) by failing the step, emitting nothing */
+        KQ_LOG(KQ_LOG_DEBUG, "core_rejected_event", KQ_LS("core", h->ops->name),
+               KQ_LU("kind", ev->kind), KQ_LU("peer", ev->peer), KQ_LS("reason", kq_errcode(err)));
+    h->stepping = false;
+}
+
+static void host_deliver(struct kq_core_host *h, const struct kq_event *ev)
+{
+    if (h->stepping) {
+        queue_event(h, ev);
+        return;
+    }
+    step_once(h, ev);
+    /* Drain what the step caused, oldest first (each may cause more, within the ring's bound). */
+    while (h->n_pending > 0) {
+        struct pending p = h->pending[h->pending_head];
+        h->pending[h->pending_head].payload = NULL;
+        h->pending_head = (h->pending_head + 1) % KQ_RUNTIME_MAX_PENDING;
+        h->n_pending--;
+        if (!h->rt->stopping)
+            step_once(h, &p.ev);
+        free(p.payload);
+    }
+}
+
+static struct kq_core_host *core_for_type(struct kq_runtime *rt, uint16_t type)
+{
+    for (size_t i = 0; i < rt->n_cores; i++)
+        if (type >= rt->cores[i]->type_lo && type <= rt->cores[i]->type_hi)
+            return rt->cores[i];
+    return NULL;
+}
+
+static void on_frame(void *ctx, uint32_t peer, uint16_t type, const uint8_t *payload, size_t len)
+{
+    struct kq_runtime *rt = ctx;
+    struct kq_core_host *h = core_for_type(rt, type);
+    if (h == NULL) {
+        KQ_LOG(KQ_LOG_DEBUG, "frame_unrouted", KQ_LU("peer", peer), KQ_LU("type", type));
+        return;
+    }
+    struct kq_event ev = {.kind = KQ_EV_FRAME,
+                          .now_ms = kq_runtime_now_ms(),
+                          .peer = peer,
+                          .frame_type = type,
+                          .payload = payload,
+                          .payload_len = len};
+    host_deliver(h, &ev);
+}
+
+static void on_link(struct kq_runtime *rt, uint32_t peer, enum kq_event_kind kind)
+{
+    struct kq_event ev = {.kind = kind, .now_ms = kq_runtime_now_ms(), .peer = peer};
+    for (size_t i = 0; i < rt->n_cores; i++)
+        host_deliver(rt->cores[i], &ev);
+}
+
+static void on_up(void *ctx, uint32_t peer)
+{
+    KQ_LOG(KQ_LOG_INFO, "peer_connected", KQ_LU("peer", peer));
+    on_link(ctx, peer, KQ_EV_PEER_UP);
+}
+
+static void on_down(void *ctx, uint32_t peer)
+{
+    KQ_LOG(KQ_LOG_INFO, "peer_disconnected", KQ_LU("peer", peer));
+    on_link(ctx, peer, KQ_EV_PEER_DOWN);
+}
+
+static void on_peer_log(void *ctx, const char *event, uint32_t peer, const char *detail)
+{
+    (void)ctx;
+    /* Link set-up noise (dial failures while a peer restarts, a link up) is debug; refusals are
+     * what an operator must see. */
+    bool problem = strcmp(event, "dial_failed") != 0 && strcmp(event, "peer_up") != 0;
+    KQ_LOG(problem ? KQ_LOG_WARN : KQ_LOG_DEBUG, event, KQ_LU("peer", peer),
+           KQ_LS("detail", detail));
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    KQ_LOG(KQ_LOG_INFO, "signal", KQ_LS("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    kq_runtime_stop(arg);
+}
+
+static enum kq_err make_contexts(struct kq_runtime *rt, const struct kq_runtime_config *cfg)
+{
+    enum kq_err err = KQ_OK;
+    rt->peer_ctx =
+        kq_tls_ctx_new(KQ_TLS_PEER_SERVER, cfg->tls_ca, cfg->tls_cert, cfg->tls_key, &err);
+    if (rt->peer_ctx == NULL)
+        return err;
+    rt->api_ctx = kq_tls_ctx_new(KQ_TLS_API_SERVER, cfg->tls_ca, cfg->tls_cert, cfg->tls_key, &err);
+    if (rt->api_ctx == NULL)
+        return err;
+    rt->client_ctx = kq_tls_ctx_new(KQ_TLS_CLIENT, cfg->tls_ca, cfg->tls_cert, cfg->tls_key, &err);
+    return rt->client_ctx == NULL ? err : KQ_OK;
+}
+
+static enum kq_err runtime_init(struct kq_runtime *rt, const struct kq_runtime_config *cfg)
+{
+    KQ_ENSURE(cfg->n_peers <= KQ_RUNTIME_MAX_PEERS, KQ_ERR_LIMIT);
+    rt->self_id = cfg->self_id;
+    rt->base = event_base_new();
+    KQ_ENSURE(rt->base != NULL, KQ_ERR_NOMEM);
+    KQ_GUARD(make_contexts(rt, cfg));
+    static const struct kq_peer_callbacks cb = {
+        .on_frame = on_frame, .on_up = on_up, .on_down = on_down, .on_log = on_peer_log};
+    rt->peers = kq_peer_net_new(rt->base, rt->peer_ctx, rt->client_ctx, cfg->self_id, cfg->peers,
+                                cfg->n_peers, &cb, rt);
+    KQ_ENSURE(rt->peers != NULL, KQ_ERR_NOMEM);
+    for (size_t i = 0; i < cfg->n_peers; i++)
+        rt->peer_ids[i] = cfg->peers[i].id;
+    rt->n_peer_ids = cfg->n_peers;
+    KQ_GUARD(kq_peer_net_listen(rt->peers, cfg->peer_host, cfg->peer_port, &rt->peer_port));
+    rt->http =
+        kq_http_server_new(rt->base, rt->api_ctx, &cfg->http_limits, cfg->auth, cfg->auth_ctx);
+    KQ_ENSURE(rt->http != NULL, KQ_ERR_NOMEM);
+    KQ_GUARD(kq_http_listen(rt->http, cfg->api_host, cfg->api_port, &rt->api_port));
+    rt->sig_term = evsignal_new(rt->base, SIGTERM, on_signal, rt);
+    rt->sig_int = evsignal_new(rt->base, SIGINT, on_signal, rt);
+    KQ_ENSURE(rt->sig_term != NULL && rt->sig_int != NULL, KQ_ERR_NOMEM);
+    KQ_ENSURE(evsignal_add(rt->sig_term, NULL) == 0 && evsignal_add(rt->sig_int, NULL) == 0,
+              KQ_ERR_NET);
+    return KQ_OK;
+}
+
+/* libevent's own warnings (an unresolvable address, a failed syscall) become JSON log lines. */
+static void on_event_log(int severity, const char *msg)
+{
+    enum kq_log_level lvl = severity >= EVENT_LOG_ERR    ? KQ_LOG_ERROR
+                            : severity >= EVENT_LOG_WARN ? KQ_LOG_WARN
+                                                         : KQ_LOG_DEBUG;
+    KQ_LOG(lvl, "libevent", KQ_LS("detail", msg));
+}
+
+struct kq_runtime *kq_runtime_new(const struct kq_runtime_config *cfg, enum kq_err *err)
+{
+    KQ_ASSERT(cfg != NULL && err != NULL);
+    signal(SIGPIPE, SIG_IGN); /* a peer closing mid-write is an error return, not a signal */
+    event_set_log_callback(on_event_log);
+    struct kq_runtime *rt = calloc(1, sizeof *rt);
+    if (rt == NULL) {
+        *err = KQ_ERR_NOMEM;
+        return NULL;
+    }
+    *err = runtime_init(rt, cfg);
+    if (*err != KQ_OK) {
+        kq_runtime_free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+static void host_free(struct kq_core_host *h)
+{
+    for (size_t i = 0; i < KQ_RUNTIME_MAX_CORE_TIMERS; i++)
+        if (h->timers[i].used)
+            event_free(h->timers[i].ev);
+    for (size_t i = 0; i < KQ_RUNTIME_MAX_PENDING; i++)
+        free(h->pending[i].payload);
+    if (h->ops->fini != NULL)
+        h->ops->fini(h->state);
+    kq_wipe(h->state, h->ops->state_size);
+    free(h->state);
+    free(h->acts);
+    free(h);
+}
+
+void kq_runtime_free(struct kq_runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    for (size_t i = 0; i < rt->n_cores; i++)
+        host_free(rt->cores[i]);
+    if (rt->http != NULL)
+        kq_http_server_free(rt->http);
+    if (rt->peers != NULL)
+        kq_peer_net_free(rt->peers);
+    if (rt->sig_term != NULL)
+        event_free(rt->sig_term);
+    if (rt->sig_int != NULL)
+        event_free(rt->sig_int);
+    SSL_CTX_free(rt->peer_ctx);
+    SSL_CTX_free(rt->api_ctx);
+    SSL_CTX_free(rt->client_ctx);
+    if (rt->base != NULL)
+        event_base_free(rt->base);
+    free(rt);
+}
+
+uint16_t kq_runtime_api_port(const struct kq_runtime *rt)
+{
+    return rt->api_port;
+}
+uint16_t kq_runtime_peer_port(const struct kq_runtime *rt)
+{
+    return rt->peer_port;
+}
+struct kq_http_server *kq_runtime_http(struct kq_runtime *rt)
+{
+    return rt->http;
+}
+struct kq_peer_net *kq_runtime_peers(struct kq_runtime *rt)
+{
+    return rt->peers;
+}
+const void *kq_core_host_state(const struct kq_core_host *host)
+{
+    return host->state;
+}
+
+struct kq_core_host *kq_runtime_add_core(struct kq_runtime *rt, const struct kq_core_ops *ops,
+                                         const void *core_config, struct kq_store *store,
+                                         uint16_t type_lo, uint16_t type_hi,
+                                         kq_core_status_fn on_status, void *status_ctx)
+{
+    KQ_ASSERT(rt != NULL && ops != NULL && store != NULL && type_lo <= type_hi);
+    KQ_ASSERT(rt->n_cores < KQ_RUNTIME_MAX_CORES);
+    KQ_ASSERT(strlen(ops->name) < KQ_CORE_MAX_RECORD_KEY);
+    struct kq_core_host *h = calloc(1, sizeof *h);
+    KQ_ASSERT(h != NULL);
+    h->acts = malloc(sizeof *h->acts);
+    h->state = calloc(1, ops->state_size);
+    KQ_ASSERT(h->acts != NULL && h->state != NULL);
+    h->rt = rt;
+    h->ops = ops;
+    h->core_config = core_config;
+    h->store = store;
+    snprintf(h->ns, sizeof h->ns, "core/%s", ops->name);
+    h->type_lo = type_lo;
+    h->type_hi = type_hi;
+    h->on_status = on_status;
+    h->status_ctx = status_ctx;
+    rt->cores[rt->n_cores++] = h;
+    return h;
+}
+
+static enum kq_err restore_record(void *ctx, const uint8_t *key, size_t key_len,
+                                  const uint8_t *value, size_t value_len)
+{
+    struct kq_core_host *h = ctx;
+    char name[KQ_CORE_MAX_RECORD_KEY];
+    if (key_len == 0 || key_len >= sizeof name)
+        return KQ_ERR_FORMAT;
+    memcpy(name, key, key_len);
+    name[key_len] = '\0';
+    struct kq_event ev = {.kind = KQ_EV_RESTORE,
+                          .now_ms = kq_runtime_now_ms(),
+                          .record_key = name,
+                          .payload = value,
+                          .payload_len = value_len};
+    host_deliver(h, &ev);
+    return KQ_OK;
+}
+
+static enum kq_err start_core(struct kq_runtime *rt, struct kq_core_host *h)
+{
+    KQ_GUARD(h->ops->init(h->state, rt->self_id, rt->peer_ids, rt->n_peer_ids, h->core_config));
+    KQ_GUARD(kq_store_iter(h->store, h->ns, KQ_RUNTIME_MAX_RECORDS, restore_record, h));
+    struct kq_event ev = {.kind = KQ_EV_START, .now_ms = kq_runtime_now_ms()};
+    host_deliver(h, &ev);
+    return KQ_OK;
+}
+
+enum kq_err kq_runtime_run(struct kq_runtime *rt)
+{
+    for (size_t i = 0; i < rt->n_cores; i++) {
+        enum kq_err err = start_core(rt, rt->cores[i]);
+        if (err != KQ_OK) {
+            KQ_LOG(KQ_LOG_ERROR, "core_start_failed", KQ_LS("core", rt->cores[i]->ops->name),
+                   KQ_LS("reason", kq_errcode(err)));
+            return err;
+        }
+    }
+    kq_peer_net_start(rt->peers);
+    KQ_LOG(KQ_LOG_INFO, "running", KQ_LU("api_port", rt->api_port),
+           KQ_LU("peer_port", rt->peer_port));
+    if (!rt->stopping && event_base_dispatch(rt->base) < 0)
+        return KQ_ERR_NET;
+    KQ_LOG0(KQ_LOG_INFO, "stopping");
+    return KQ_OK;
+}
+
+void kq_runtime_stop(struct kq_runtime *rt)
+{
+    rt->stopping = true;
+    event_base_loopbreak(rt->base);
+}
