@@ -128,5 +128,13 @@ for p in $pids; do
     kill -0 "$p" 2>/dev/null && fail "node pid $p still running after dev stopped"
 done
 [ ! -f "$D/env" ] || fail "env left behind after stop"
-grep -q '"event":"stopped"' "$D/node-1/node.log" || fail "node 1 did not stop gracefully"
+for l in "$D"/node-*/node.log; do
+    grep -q '"event":"stopped"' "$l" || fail "$l: the node did not stop gracefully"
+    # Every line, including what is written at exit (a sanitizer report would not be JSON).
+    python3 -c "
+import json,sys
+for line in open(sys.argv[1]):
+    json.loads(line)
+" "$l" || fail "$l has a line that is not JSON after the stop"
+done
 echo "cluster: all checks passed"
