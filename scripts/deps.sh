@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [fuzz]   (fuzz adds clang, for `make fuzz`'s libFuzzer builds)
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libsodium-dev libdecaf-dev libcmocka-dev libssl-dev libevent-dev
-      libjansson-dev libsqlite3-dev libcurl4-openssl-dev python3 curl valgrind)
+      libjansson-dev libsqlite3-dev libcurl4-openssl-dev python3 curl openssl valgrind)
 [ "${1:-}" = fuzz ] && PKGS+=(clang)
 missing=()
 for p in "${PKGS[@]}"; do
