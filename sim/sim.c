@@ -48,7 +48,9 @@ struct sim_record {
 
 struct sim_write {
     struct sim_record rec;
-    uint64_t no; /* issue number on this node's disk */
+    uint64_t no; /* the issuing step's group number: a step's writes share it, so they become
+                    durable together and a crash drops them together (the contract's atomicity) */
+    bool erase;  /* delete rec.key instead of writing it */
 };
 
 struct sim_node {
@@ -160,6 +162,8 @@ static const char *status_name(enum kq_status_kind s)
         return "PEER_RESTARTED";
     case KQ_STATUS_READY:
         return "READY";
+    case KQ_STATUS_COMMITTED:
+        return "COMMITTED";
     }
     return "?";
 }
@@ -192,6 +196,10 @@ static void trace_event(const struct kq_sim *sim, const struct sim_node *nd,
     case KQ_EV_WRITE_DONE:
         fprintf(f, "WRITE_DONE %" PRIu64, ev->write_token);
         break;
+    case KQ_EV_REQUEST:
+        fprintf(f, "REQUEST %" PRIu64 " kind %" PRIu32 " %zuB", ev->request_id, ev->request_kind,
+                ev->payload_len);
+        break;
     }
     fprintf(f, err == KQ_OK ? "\n" : " -> rejected: %s\n", kq_errcode(err));
 }
@@ -218,6 +226,13 @@ static void trace_action(const struct kq_sim *sim, const struct kq_action *a)
     case KQ_ACT_STATUS:
         fprintf(f, "status %s n%" PRIu32 " %" PRIu64 "\n", status_name(a->status), a->peer,
                 a->value);
+        break;
+    case KQ_ACT_ERASE:
+        fprintf(f, "erase %s\n", a->record_key);
+        break;
+    case KQ_ACT_REPLY:
+        fprintf(f, "reply %" PRIu64 " %s %zuB\n", a->request_id, kq_errcode(a->reply_status),
+                a->payload_len);
         break;
     }
 }
@@ -397,6 +412,16 @@ static void record_free(struct sim_record *r)
     r->len = 0;
 }
 
+static void record_erase(struct sim_node *nd, const char *key)
+{
+    for (size_t i = 0; i < nd->n_records; i++)
+        if (strcmp(nd->records[i].key, key) == 0) {
+            record_free(&nd->records[i]);
+            nd->records[i] = nd->records[--nd->n_records];
+            return;
+        }
+}
+
 static enum kq_err record_put(struct sim_node *nd, struct sim_record *w)
 {
     for (size_t i = 0; i < nd->n_records; i++) {
@@ -423,7 +448,11 @@ static void disk_flush(struct kq_sim *sim, struct sim_node *nd, uint64_t upto)
 {
     size_t k = 0;
     while (k < nd->n_pending && nd->pending[k].no <= upto) {
-        enum kq_err err = record_put(nd, &nd->pending[k].rec);
+        enum kq_err err = KQ_OK;
+        if (nd->pending[k].erase)
+            record_erase(nd, nd->pending[k].rec.key);
+        else
+            err = record_put(nd, &nd->pending[k].rec);
         if (err != KQ_OK) {
             kq_sim_failf(sim, "n%" PRIu32 " disk: %s", nd->id, kq_strerror(err));
             break;
@@ -455,7 +484,8 @@ static enum kq_err disk_queue(struct sim_node *nd, const struct kq_action *a, co
         memcpy(w->rec.value, value, a->payload_len);
     }
     w->rec.len = a->payload_len;
-    w->no = ++nd->writes_issued;
+    w->erase = a->kind == KQ_ACT_ERASE;
+    w->no = nd->writes_issued; /* the step's group, opened by execute() */
     nd->n_pending++;
     return KQ_OK;
 }
@@ -588,8 +618,21 @@ static void exec_status(struct kq_sim *sim, struct sim_node *nd, const struct kq
         nd->ready = true;
 }
 
+static void exec_reply(struct kq_sim *sim, struct sim_node *nd, const struct kq_action *a)
+{
+    if (sim->cfg.on_reply != NULL)
+        sim->cfg.on_reply(sim->cfg.reply_ctx, sim, nd->id, a->request_id, a->reply_status,
+                          kq_action_payload(sim->acts, a), a->payload_len);
+}
+
 static void execute(struct kq_sim *sim, struct sim_node *nd)
 {
+    for (size_t i = 0; i < sim->acts->count; i++)
+        if (sim->acts->items[i].kind == KQ_ACT_PERSIST ||
+            sim->acts->items[i].kind == KQ_ACT_ERASE) {
+            nd->writes_issued++; /* one group for all the step's writes */
+            break;
+        }
     for (size_t i = 0; i < sim->acts->count && !sim->failed; i++) {
         const struct kq_action *a = &sim->acts->items[i];
         hash_action(sim, a);
@@ -603,10 +646,14 @@ static void execute(struct kq_sim *sim, struct sim_node *nd)
             exec_timer(sim, nd, a);
             break;
         case KQ_ACT_PERSIST:
+        case KQ_ACT_ERASE:
             exec_persist(sim, nd, a);
             break;
         case KQ_ACT_STATUS:
             exec_status(sim, nd, a);
+            break;
+        case KQ_ACT_REPLY:
+            exec_reply(sim, nd, a);
             break;
         default:
             kq_sim_failf(sim, "n%" PRIu32 " emitted unknown action %d", nd->id, (int)a->kind);

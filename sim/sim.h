@@ -80,6 +80,9 @@ struct kq_sim;
 /* Invariant hook: called after every step; reports a violation with kq_sim_failf, which stops
  * the run. */
 typedef void (*kq_sim_check_fn)(void *ctx, struct kq_sim *sim, const struct kq_sim_step *step);
+/* Receives every KQ_ACT_REPLY a core emits (payload borrowed for the call). */
+typedef void (*kq_sim_reply_fn)(void *ctx, struct kq_sim *sim, uint32_t node, uint64_t request_id,
+                                enum kq_err status, const uint8_t *payload, size_t len);
 
 struct kq_sim_config {
     uint64_t seed;
@@ -91,7 +94,9 @@ struct kq_sim_config {
     uint64_t boot_spread_ms; /* node i first starts at a time uniform in [0, boot_spread_ms] */
     kq_sim_check_fn check;   /* may be NULL */
     void *check_ctx;
-    FILE *trace; /* one line per step when not NULL (verbose mode) */
+    FILE *trace;              /* one line per step when not NULL (verbose mode) */
+    kq_sim_reply_fn on_reply; /* may be NULL */
+    void *reply_ctx;
 };
 
 struct kq_sim_stats {

@@ -57,6 +57,54 @@ enum kq_err kq_actions_timer(struct kq_actions *a, uint32_t timer, uint64_t afte
     return KQ_OK;
 }
 
+static enum kq_err set_key(struct kq_action *act, const char *record_key)
+{
+    KQ_ASSERT(record_key != NULL);
+    size_t klen = strlen(record_key);
+    if (klen == 0 || klen >= KQ_CORE_MAX_RECORD_KEY)
+        return KQ_ERR_INVALID_ARG;
+    memcpy(act->record_key, record_key, klen + 1);
+    return KQ_OK;
+}
+
+enum kq_err kq_actions_erase(struct kq_actions *a, const char *record_key)
+{
+    KQ_ASSERT(record_key != NULL);
+    size_t klen = strlen(record_key);
+    if (klen == 0 || klen >= KQ_CORE_MAX_RECORD_KEY)
+        return KQ_ERR_INVALID_ARG;
+    struct kq_action *act;
+    enum kq_err err = push(a, KQ_ACT_ERASE, NULL, 0, &act);
+    if (err != KQ_OK)
+        return err;
+    return set_key(act, record_key);
+}
+
+enum kq_err kq_actions_reply(struct kq_actions *a, uint64_t request_id, enum kq_err status,
+                             const uint8_t *payload, size_t payload_len)
+{
+    struct kq_action *act;
+    enum kq_err err = push(a, KQ_ACT_REPLY, payload, payload_len, &act);
+    if (err != KQ_OK)
+        return err;
+    act->request_id = request_id;
+    act->reply_status = status;
+    return KQ_OK;
+}
+
+enum kq_err kq_actions_status_data(struct kq_actions *a, enum kq_status_kind status, uint32_t peer,
+                                   uint64_t value, const uint8_t *payload, size_t payload_len)
+{
+    struct kq_action *act;
+    enum kq_err err = push(a, KQ_ACT_STATUS, payload, payload_len, &act);
+    if (err != KQ_OK)
+        return err;
+    act->status = status;
+    act->peer = peer;
+    act->value = value;
+    return KQ_OK;
+}
+
 enum kq_err kq_actions_persist(struct kq_actions *a, const char *record_key, const uint8_t *value,
                                size_t value_len, bool sync, uint64_t write_token)
 {

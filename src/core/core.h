@@ -14,9 +14,9 @@
 /* Actions one step may emit, and the bytes their payloads may take in all. A core that needs more
  * in one step has a bug (the step fails with KQ_ERR_OVERFLOW and the driver asserts). */
 #define KQ_CORE_MAX_ACTIONS  256
-#define KQ_CORE_ACTION_ARENA (256 * 1024)
+#define KQ_CORE_ACTION_ARENA (8 * 1024 * 1024)
 /* Persisted record keys ("hb/incarnation"): short names, not data. */
-#define KQ_CORE_MAX_RECORD_KEY 64
+#define KQ_CORE_MAX_RECORD_KEY 192
 /* A broadcast: the driver sends the frame to every configured peer. */
 #define KQ_PEER_ALL UINT32_MAX
 
@@ -28,6 +28,8 @@ enum kq_event_kind {
     KQ_EV_PEER_UP,     /* the transport reached `peer` (authenticated) */
     KQ_EV_PEER_DOWN,   /* the transport lost `peer` */
     KQ_EV_WRITE_DONE,  /* the persist with `write_token` is durable */
+    KQ_EV_REQUEST,     /* a local request (from the node's API or the simulator's client):
+                          request_id, request_kind, payload. Answered by KQ_ACT_REPLY. */
 };
 
 /* An event. Pointers are borrowed for the duration of the step only. */
@@ -39,16 +41,24 @@ struct kq_event {
     uint64_t write_token;   /* WRITE_DONE */
     uint16_t frame_type;    /* FRAME: wire type (src/wire/frame.h) */
     const char *record_key; /* RESTORE */
-    const uint8_t *payload; /* FRAME: frame payload; RESTORE: record value */
+    const uint8_t *payload; /* FRAME: frame payload; RESTORE: record value; REQUEST: body */
     size_t payload_len;
+    uint64_t wall_ms;      /* driver's wall clock (Unix ms; skewed per node in sim/). Only for
+                              values that become BFT-aggregated (vote timestamps), never rules. */
+    uint64_t request_id;   /* REQUEST: chosen by the driver, echoed in KQ_ACT_REPLY */
+    uint32_t request_kind; /* REQUEST: core-defined */
 };
 
 enum kq_action_kind {
     KQ_ACT_SEND = 1, /* send frame (frame_type, payload) to `peer` or KQ_PEER_ALL */
     KQ_ACT_TIMER,    /* (re)arm timer `timer` to fire after `after_ms`; re-arming replaces it */
     KQ_ACT_PERSIST,  /* write record_key = payload; if `sync`, answer WRITE_DONE(write_token) once
-                        durable. Unsynced writes may be lost by a crash. */
+                        durable. Unsynced writes may be lost by a crash. All PERSIST and ERASE
+                        actions of ONE step are applied atomically (one transaction): after a
+                        crash either all of them are there or none. */
     KQ_ACT_STATUS,   /* an observation for the driver (logs, health, simulator invariants) */
+    KQ_ACT_ERASE,    /* delete record_key (atomic with the step's persists, like PERSIST) */
+    KQ_ACT_REPLY,    /* answer request `request_id` with `status` (an enum kq_err) and payload */
 };
 
 /* Observations a core reports through KQ_ACT_STATUS. */
@@ -57,6 +67,7 @@ enum kq_status_kind {
     KQ_STATUS_PEER_DEAD,      /* `peer` fell silent past the timeout */
     KQ_STATUS_PEER_RESTARTED, /* `peer` came back with a higher incarnation */
     KQ_STATUS_READY,          /* the core finished recovery and runs */
+    KQ_STATUS_COMMITTED,      /* ledger: block at height `value` committed (payload: its hash) */
 };
 
 struct kq_action {
@@ -69,8 +80,10 @@ struct kq_action {
     uint64_t write_token;                    /* PERSIST */
     enum kq_status_kind status;              /* STATUS */
     uint64_t value;                          /* STATUS: e.g. the peer's incarnation */
-    char record_key[KQ_CORE_MAX_RECORD_KEY]; /* PERSIST, NUL-terminated */
-    size_t payload_off;                      /* SEND, PERSIST: offset of the payload in the arena */
+    uint64_t request_id;                     /* REPLY */
+    enum kq_err reply_status;                /* REPLY */
+    char record_key[KQ_CORE_MAX_RECORD_KEY]; /* PERSIST, ERASE: NUL-terminated */
+    size_t payload_off;                      /* SEND, PERSIST, REPLY, STATUS: offset in arena */
     size_t payload_len;
 };
 
@@ -108,6 +121,16 @@ kq_actions_persist(struct kq_actions *a, const char *record_key, const uint8_t *
                    size_t value_len, bool sync, uint64_t write_token);
 __attribute__((warn_unused_result)) enum kq_err
 kq_actions_status(struct kq_actions *a, enum kq_status_kind status, uint32_t peer, uint64_t value);
+
+__attribute__((warn_unused_result)) enum kq_err kq_actions_erase(struct kq_actions *a,
+                                                                 const char *record_key);
+__attribute__((warn_unused_result)) enum kq_err
+kq_actions_reply(struct kq_actions *a, uint64_t request_id, enum kq_err status,
+                 const uint8_t *payload, size_t payload_len);
+/* A STATUS with a payload (e.g. a block hash). */
+__attribute__((warn_unused_result)) enum kq_err
+kq_actions_status_data(struct kq_actions *a, enum kq_status_kind status, uint32_t peer,
+                       uint64_t value, const uint8_t *payload, size_t payload_len);
 
 /* The payload bytes of action `act` (inside a->arena). */
 const uint8_t *kq_action_payload(const struct kq_actions *a, const struct kq_action *act);

@@ -236,6 +236,8 @@ static enum kq_err dispatch(struct hb_state *st, const struct kq_event *ev, stru
     case KQ_EV_PEER_UP:
     case KQ_EV_PEER_DOWN:
         return on_link(st, ev, out);
+    case KQ_EV_REQUEST: /* the heartbeat core serves no requests */
+        return KQ_ERR_INVALID_ARG;
     }
     return KQ_ERR_INVALID_ARG;
 }

@@ -31,6 +31,13 @@ struct core_timer {
     bool used;
 };
 
+struct pending_request {
+    bool used;
+    uint64_t id;
+    kq_core_reply_fn cb;
+    void *ctx;
+};
+
 struct pending {
     struct kq_event ev;
     uint8_t *payload; /* owned copy */
@@ -48,6 +55,8 @@ struct kq_core_host {
     void *status_ctx;
     struct core_timer timers[KQ_RUNTIME_MAX_CORE_TIMERS];
     struct kq_actions *acts;
+    uint64_t next_request_id;
+    struct pending_request requests[KQ_RUNTIME_MAX_REQUESTS];
     bool stepping;
     size_t pending_head, n_pending; /* a ring */
     struct pending pending[KQ_RUNTIME_MAX_PENDING];
@@ -86,6 +95,17 @@ uint64_t kq_runtime_now_ms(void)
 
 static void host_deliver(struct kq_core_host *h, const struct kq_event *ev);
 
+struct kq_event kq_runtime_event(enum kq_event_kind kind)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    struct kq_event ev = {.kind = kind,
+                          .now_ms = kq_runtime_now_ms(),
+                          .wall_ms =
+                              (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u};
+    return ev;
+}
+
 static void queue_event(struct kq_core_host *h, const struct kq_event *ev)
 {
     if (h->n_pending == KQ_RUNTIME_MAX_PENDING) {
@@ -110,7 +130,8 @@ static void timer_fired(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct core_timer *t = arg;
-    struct kq_event ev = {.kind = KQ_EV_TIMER, .now_ms = kq_runtime_now_ms(), .timer = t->id};
+    struct kq_event ev = kq_runtime_event(KQ_EV_TIMER);
+    ev.timer = t->id;
     host_deliver(t->host, &ev);
 }
 
@@ -149,26 +170,66 @@ static void do_send(struct kq_core_host *h, const struct kq_action *a, const uin
     }
 }
 
-static void do_persist(struct kq_core_host *h, const struct kq_action *a, const uint8_t *value)
+/* Writes every PERSIST and ERASE of the step in one transaction (the contract: a step's writes
+ * are atomic), then queues WRITE_DONE for the synced ones. The store runs synchronous=FULL, so a
+ * committed transaction is durable. A failure stops the node. */
+static void do_storage(struct kq_core_host *h)
 {
-    enum kq_err err = kq_store_put(h->store, h->ns, (const uint8_t *)a->record_key,
-                                   strlen(a->record_key), value, a->payload_len);
+    const struct kq_actions *acts = h->acts;
+    size_t writes = 0;
+    for (size_t i = 0; i < acts->count; i++)
+        writes += acts->items[i].kind == KQ_ACT_PERSIST || acts->items[i].kind == KQ_ACT_ERASE;
+    if (writes == 0)
+        return;
+    enum kq_err err = kq_store_begin(h->store);
+    const char *failed_key = "";
+    for (size_t i = 0; i < acts->count && err == KQ_OK; i++) {
+        const struct kq_action *a = &acts->items[i];
+        const uint8_t *key = (const uint8_t *)a->record_key;
+        failed_key = a->record_key;
+        if (a->kind == KQ_ACT_PERSIST)
+            err = kq_store_put(h->store, h->ns, key, strlen(a->record_key),
+                               kq_action_payload(acts, a), a->payload_len);
+        else if (a->kind == KQ_ACT_ERASE) {
+            err = kq_store_del(h->store, h->ns, key, strlen(a->record_key));
+            err = err == KQ_ERR_NOT_FOUND ? KQ_OK : err;
+        }
+    }
+    err = err == KQ_OK ? kq_store_commit(h->store) : err;
     if (err != KQ_OK) {
+        enum kq_err rb = kq_store_rollback(h->store); /* the node stops either way */
+        (void)rb;
         KQ_LOG(KQ_LOG_ERROR, "persist_failed", KQ_LS("core", h->ops->name),
-               KQ_LS("record", a->record_key), KQ_LS("reason", kq_errcode(err)));
+               KQ_LS("record", failed_key), KQ_LS("reason", kq_errcode(err)));
         kq_runtime_stop(h->rt);
         return;
     }
-    if (a->sync) { /* the store commits with synchronous=FULL: durable when put returns */
-        struct kq_event ev = {
-            .kind = KQ_EV_WRITE_DONE, .now_ms = kq_runtime_now_ms(), .write_token = a->write_token};
-        queue_event(h, &ev);
+    for (size_t i = 0; i < acts->count; i++)
+        if (acts->items[i].kind == KQ_ACT_PERSIST && acts->items[i].sync) {
+            struct kq_event ev = kq_runtime_event(KQ_EV_WRITE_DONE);
+            ev.write_token = acts->items[i].write_token;
+            queue_event(h, &ev);
+        }
+}
+
+static void do_reply(struct kq_core_host *h, const struct kq_action *a, const uint8_t *payload)
+{
+    for (size_t i = 0; i < KQ_RUNTIME_MAX_REQUESTS; i++) {
+        struct pending_request *p = &h->requests[i];
+        if (p->used && p->id == a->request_id) {
+            p->used = false;
+            if (p->cb != NULL)
+                p->cb(p->ctx, a->reply_status, payload, a->payload_len);
+            return;
+        }
     }
+    /* the requester went away (cancelled): nothing to deliver */
 }
 
 static void execute(struct kq_core_host *h)
 {
     const struct kq_actions *acts = h->acts;
+    do_storage(h);
     for (size_t i = 0; i < acts->count && !h->rt->stopping; i++) {
         const struct kq_action *a = &acts->items[i];
         const uint8_t *payload = kq_action_payload(acts, a);
@@ -180,11 +241,14 @@ static void execute(struct kq_core_host *h)
             arm_timer(h, a->timer, a->after_ms);
             break;
         case KQ_ACT_PERSIST:
-            do_persist(h, a, payload);
-            break;
+        case KQ_ACT_ERASE:
+            break; /* done by do_storage */
         case KQ_ACT_STATUS:
             if (h->on_status != NULL)
                 h->on_status(h->status_ctx, h, a);
+            break;
+        case KQ_ACT_REPLY:
+            do_reply(h, a, payload);
             break;
         }
     }
@@ -238,18 +302,18 @@ static void on_frame(void *ctx, uint32_t peer, uint16_t type, const uint8_t *pay
         KQ_LOG(KQ_LOG_DEBUG, "frame_unrouted", KQ_LU("peer", peer), KQ_LU("type", type));
         return;
     }
-    struct kq_event ev = {.kind = KQ_EV_FRAME,
-                          .now_ms = kq_runtime_now_ms(),
-                          .peer = peer,
-                          .frame_type = type,
-                          .payload = payload,
-                          .payload_len = len};
+    struct kq_event ev = kq_runtime_event(KQ_EV_FRAME);
+    ev.peer = peer;
+    ev.frame_type = type;
+    ev.payload = payload;
+    ev.payload_len = len;
     host_deliver(h, &ev);
 }
 
 static void on_link(struct kq_runtime *rt, uint32_t peer, enum kq_event_kind kind)
 {
-    struct kq_event ev = {.kind = kind, .now_ms = kq_runtime_now_ms(), .peer = peer};
+    struct kq_event ev = kq_runtime_event(kind);
+    ev.peer = peer;
     for (size_t i = 0; i < rt->n_cores; i++)
         host_deliver(rt->cores[i], &ev);
 }
@@ -445,11 +509,10 @@ static enum kq_err restore_record(void *ctx, const uint8_t *key, size_t key_len,
         return KQ_ERR_FORMAT;
     memcpy(name, key, key_len);
     name[key_len] = '\0';
-    struct kq_event ev = {.kind = KQ_EV_RESTORE,
-                          .now_ms = kq_runtime_now_ms(),
-                          .record_key = name,
-                          .payload = value,
-                          .payload_len = value_len};
+    struct kq_event ev = kq_runtime_event(KQ_EV_RESTORE);
+    ev.record_key = name;
+    ev.payload = value;
+    ev.payload_len = value_len;
     host_deliver(h, &ev);
     return KQ_OK;
 }
@@ -458,7 +521,7 @@ static enum kq_err start_core(struct kq_runtime *rt, struct kq_core_host *h)
 {
     KQ_GUARD(h->ops->init(h->state, rt->self_id, rt->peer_ids, rt->n_peer_ids, h->core_config));
     KQ_GUARD(kq_store_iter(h->store, h->ns, KQ_RUNTIME_MAX_RECORDS, restore_record, h));
-    struct kq_event ev = {.kind = KQ_EV_START, .now_ms = kq_runtime_now_ms()};
+    struct kq_event ev = kq_runtime_event(KQ_EV_START);
     host_deliver(h, &ev);
     return KQ_OK;
 }
@@ -480,6 +543,34 @@ enum kq_err kq_runtime_run(struct kq_runtime *rt)
         return KQ_ERR_NET;
     KQ_LOG0(KQ_LOG_INFO, "stopping");
     return KQ_OK;
+}
+
+enum kq_err kq_runtime_request(struct kq_core_host *h, uint32_t kind, const uint8_t *payload,
+                               size_t len, kq_core_reply_fn cb, void *ctx, uint64_t *request_id)
+{
+    struct pending_request *slot = NULL;
+    for (size_t i = 0; i < KQ_RUNTIME_MAX_REQUESTS && slot == NULL; i++)
+        if (!h->requests[i].used)
+            slot = &h->requests[i];
+    if (slot == NULL)
+        return KQ_ERR_BUSY;
+    *slot =
+        (struct pending_request){.used = true, .id = ++h->next_request_id, .cb = cb, .ctx = ctx};
+    *request_id = slot->id;
+    struct kq_event ev = kq_runtime_event(KQ_EV_REQUEST);
+    ev.request_id = slot->id;
+    ev.request_kind = kind;
+    ev.payload = payload;
+    ev.payload_len = len;
+    host_deliver(h, &ev);
+    return KQ_OK;
+}
+
+void kq_runtime_request_cancel(struct kq_core_host *h, uint64_t request_id)
+{
+    for (size_t i = 0; i < KQ_RUNTIME_MAX_REQUESTS; i++)
+        if (h->requests[i].used && h->requests[i].id == request_id)
+            h->requests[i].used = false;
 }
 
 void kq_runtime_stop(struct kq_runtime *rt)

@@ -20,6 +20,9 @@ struct kq_core_host;
 /* Cores one runtime hosts, and timers one core may have armed at once. */
 #define KQ_RUNTIME_MAX_CORES       8
 #define KQ_RUNTIME_MAX_CORE_TIMERS 64
+/* Local requests (API calls waiting for a core's reply) one core may have in flight; more get
+ * KQ_ERR_BUSY (503), never a silent drop. */
+#define KQ_RUNTIME_MAX_REQUESTS 4096
 /* Peers of one node (matches the config's bound). */
 #define KQ_RUNTIME_MAX_PEERS 255
 
@@ -59,6 +62,18 @@ struct kq_core_host *kq_runtime_add_core(struct kq_runtime *rt, const struct kq_
                                          kq_core_status_fn on_status, void *status_ctx);
 /* The core's state, for read-only queries by the node (health). */
 const void *kq_core_host_state(const struct kq_core_host *host);
+
+/* A core's answer to a local request: status is the core's enum kq_err; payload borrowed. */
+typedef void (*kq_core_reply_fn)(void *ctx, enum kq_err status, const uint8_t *payload, size_t len);
+/* Sends a local request (KQ_EV_REQUEST of `kind`) to a hosted core; cb runs when the core
+ * replies (possibly during this call). KQ_ERR_BUSY when KQ_RUNTIME_MAX_REQUESTS are in flight. */
+__attribute__((warn_unused_result)) enum kq_err
+kq_runtime_request(struct kq_core_host *host, uint32_t kind, const uint8_t *payload, size_t len,
+                   kq_core_reply_fn cb, void *ctx, uint64_t *request_id);
+/* Forgets a request whose requester went away: its reply, if any, is dropped. */
+void kq_runtime_request_cancel(struct kq_core_host *host, uint64_t request_id);
+/* An event of `kind` stamped with the runtime's monotonic and wall clocks. */
+struct kq_event kq_runtime_event(enum kq_event_kind kind);
 
 /* Restores and starts every core, starts dialing peers, and runs until SIGTERM or SIGINT (or
  * kq_runtime_stop). Returns KQ_OK on a graceful stop. */

@@ -148,6 +148,8 @@ static enum kq_err probe_step(void *state, const struct kq_event *ev, struct kq_
     case KQ_EV_PEER_DOWN:
         p->downs[ev->peer]++;
         return KQ_OK;
+    case KQ_EV_REQUEST:
+        return KQ_ERR_INVALID_ARG;
     }
     return KQ_ERR_INVALID_ARG;
 }
