@@ -172,4 +172,24 @@ _Static_assert(KQ_HTTP_MAX_PATH_BYTES >= 3 * KQ_MAX_KEY_ID_BYTES + KQ_HTTP_MAX_P
                "an escaped key name fits a path");
 _Static_assert(KQ_HTTP_MAX_PARAMS <= KQ_HTTP_MAX_SEGMENTS, "a capture is a segment");
 
+/* --- Ledger state: hashing, sparse Merkle tree, tx Merkle root (src/ledger/{smt,merkle}.c) --- */
+/* A state key names a record ("client/<64-char id>", "tx/<64 hex>", "node/<id>"): names, not data.
+ */
+#define KQ_LEDGER_MAX_KEY_BYTES 256
+/* One state value: the largest record is a validator set of KQ_MAX_NODES entries or a DKG dealing
+ * of a KQ_DKG_MAX_PARTICIPANTS committee (~10 KiB each); 64 KiB leaves room and bounds a proof. */
+#define KQ_LEDGER_MAX_VALUE_BYTES (64u * 1024)
+/* Keys in one state tree: clients, nodes and tx dedup records; the tree lives in memory (about
+ * 200 bytes of nodes per key), so this caps it near 1 GiB with the byte limit below. */
+#define KQ_LEDGER_SMT_MAX_KEYS (1u << 22)
+/* Bytes of keys plus values in one state tree: what a replica must hold in memory and sync. */
+#define KQ_LEDGER_SMT_MAX_STATE_BYTES (512u * 1024 * 1024)
+/* Leaves of one tx Merkle tree: far more than a block holds (a block is one frame payload). */
+#define KQ_LEDGER_MERKLE_MAX_LEAVES (1u << 20)
+_Static_assert(KQ_LEDGER_MAX_VALUE_BYTES + KQ_LEDGER_MAX_KEY_BYTES <= KQ_MAX_FRAME_PAYLOAD / 4,
+               "several largest records fit one frame (state sync, a block of txs)");
+_Static_assert(KQ_LEDGER_MAX_VALUE_BYTES <= KQ_STORE_MAX_VALUE_BYTES, "a value can be stored");
+_Static_assert(KQ_LEDGER_MAX_KEY_BYTES <= KQ_STORE_MAX_KEY_BYTES, "a state key can be a store key");
+_Static_assert(KQ_LEDGER_MERKLE_MAX_LEAVES <= 0xffffffffu, "tx_count is a u32");
+
 #endif
