@@ -192,4 +192,35 @@ _Static_assert(KQ_LEDGER_MAX_VALUE_BYTES <= KQ_STORE_MAX_VALUE_BYTES, "a value c
 _Static_assert(KQ_LEDGER_MAX_KEY_BYTES <= KQ_STORE_MAX_KEY_BYTES, "a state key can be a store key");
 _Static_assert(KQ_LEDGER_MERKLE_MAX_LEAVES <= 0xffffffffu, "tx_count is a u32");
 
+/* --- Ledger transactions, families and state machine (src/ledger/{tx,tx_member,tx_client,
+ * genesis,state}.c) --- */
+/* One transaction envelope: membership and client bodies are under 1 KiB; later families (a DKG
+ * dealing of a KQ_DKG_MAX_PARTICIPANTS committee, ~10 KiB) fit, and a block holds many. */
+#define KQ_LEDGER_TX_MAX_BYTES (64u * 1024)
+/* How far past the block being built a tx may set its expiry: about 12 days at one block a second,
+ * so a dedup record need only outlive a bounded window (they could be pruned after it). */
+#define KQ_LEDGER_TX_MAX_EXPIRY_BLOCKS (1u << 20)
+/* A client id: 1..64 characters of [A-Za-z0-9._-], the same bound as principal names. */
+#define KQ_LEDGER_CLIENT_ID_MAX_BYTES KQ_PKI_MAX_NAME_BYTES
+/* Trust score of a client (and the range reputation uses): a percentage. */
+#define KQ_LEDGER_TRUST_MAX 100
+/* A node address "host:port": a DNS name or bracketed IPv6 address of reasonable length. */
+#define KQ_LEDGER_ADDR_MAX_BYTES 128
+/* Node ids on the ledger: those with a certificate name "node-<id>" (0 is not an id). */
+#define KQ_LEDGER_MAX_NODE_ID KQ_PKI_MAX_NODE_ID
+/* Validators in the set the state records: one per node at most. */
+#define KQ_LEDGER_STATE_MAX_VALIDATORS KQ_MAX_NODES
+/* Chain name in the genesis: a short label such as "prod-eu", [A-Za-z0-9._-]. */
+#define KQ_LEDGER_CHAIN_NAME_MAX_BYTES 64
+/* Initial nodes and admin keys of a genesis: what `pki init` provisions, and a few operators. */
+#define KQ_LEDGER_GENESIS_MAX_NODES  KQ_PKI_MAX_INIT_NODES
+#define KQ_LEDGER_GENESIS_MAX_ADMINS 16
+_Static_assert(KQ_LEDGER_TX_MAX_BYTES <= KQ_MAX_FRAME_PAYLOAD / 4, "several txs fit one frame");
+_Static_assert(KQ_LEDGER_STATE_MAX_VALIDATORS * 36u + 3u <= KQ_LEDGER_MAX_VALUE_BYTES,
+               "the validator set record fits one state value");
+_Static_assert(KQ_LEDGER_GENESIS_MAX_NODES <= KQ_LEDGER_STATE_MAX_VALIDATORS,
+               "every genesis node can be a validator");
+_Static_assert(KQ_LEDGER_CLIENT_ID_MAX_BYTES + 8 <= KQ_LEDGER_MAX_KEY_BYTES,
+               "\"client/<id>\" is a state key");
+
 #endif
