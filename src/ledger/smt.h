@@ -24,8 +24,12 @@
 /* One immutable version of the tree. Opaque; every function taking one leaves it unchanged. */
 struct kq_smt;
 
-/* A new empty tree (refcount 1), or NULL if out of memory. */
+/* A new empty tree (refcount 1) bounded by KQ_LEDGER_SMT_MAX_KEYS and
+ * KQ_LEDGER_SMT_MAX_STATE_BYTES, or NULL if out of memory. */
 struct kq_smt *kq_smt_new(void);
+/* The same with tighter bounds (max_keys <= KQ_LEDGER_SMT_MAX_KEYS, max_bytes <=
+ * KQ_LEDGER_SMT_MAX_STATE_BYTES), inherited by every version derived from it. */
+struct kq_smt *kq_smt_new_bounded(size_t max_keys, size_t max_bytes);
 /* Takes another reference to t and returns t. */
 struct kq_smt *kq_smt_ref(struct kq_smt *t);
 /* Drops a reference (NULL is allowed); the last one frees the nodes no other version shares. */
