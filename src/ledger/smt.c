@@ -398,7 +398,7 @@ struct smt_proof {
 
 static bool bitmap_bit(const uint8_t *bitmap, unsigned i)
 {
-    return (bitmap[i / 8] >> (7 - i % 8)) & 1u;
+    return ((unsigned)bitmap[i / 8] >> (7 - i % 8)) & 1u;
 }
 
 /* Decodes and checks the canonical form: unused bitmap bits zero, no zero sibling, a known

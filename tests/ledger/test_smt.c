@@ -191,7 +191,7 @@ static void test_reference_small(void **state)
     ref_root(leaves, 0, 0, want);
     assert_memory_equal(got, want, 32);
     for (size_t i = 0; i < 40; i++) {
-        char k[16], v[16];
+        char k[32], v[32];
         snprintf(k, sizeof k, "k%zu", i);
         snprintf(v, sizeof v, "v%zu", i);
         t = set_str(t, k, v);
@@ -359,7 +359,7 @@ static void test_proofs(void **state)
     assert_int_equal(verify(&empty_root, "x", NULL, proof, n), KQ_OK);
     assert_int_equal(verify(&empty_root, "x", "v", proof, n), KQ_ERR_BAD_PROOF);
     for (int i = 0; i < 64; i++) {
-        char k[16], v[16];
+        char k[32], v[32];
         snprintf(k, sizeof k, "key%d", i);
         snprintf(v, sizeof v, "val%d", i);
         t = set_str(t, k, v);
@@ -367,7 +367,7 @@ static void test_proofs(void **state)
     kq_smt_root(t, &root);
     int kinds[3] = {0, 0, 0};
     for (int i = 0; i < 200; i++) {
-        char k[16], v[16];
+        char k[32], v[32];
         snprintf(k, sizeof k, "key%d", i);
         snprintf(v, sizeof v, "val%d", i);
         n = prove(t, k, proof, sizeof proof);
@@ -420,19 +420,19 @@ static void test_tamper(void **state)
     kq_hash root;
     bool seen_other = false, seen_empty = false;
     for (int i = 0; i < 300; i++) {
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "t%d", i);
         t = set_str(t, k, "value");
     }
     kq_smt_root(t, &root);
     for (int i = 0; i < 320; i += 7) {
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "t%d", i);
         size_t n = prove(t, k, proof, sizeof proof - 1);
         tamper_all(&root, k, i < 300 ? "value" : NULL, proof, n);
     }
     for (int i = 0; i < 200 && !(seen_other && seen_empty); i++) {
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "absent%d", i);
         size_t n = prove(t, k, proof, sizeof proof - 1);
         bool other = proof_terminal(proof) == 2;
@@ -546,7 +546,7 @@ static void model_check(const struct kq_smt *t, const struct model *m)
     struct ref_leaf *leaves = calloc(UNIVERSE, sizeof *leaves);
     assert_non_null(leaves);
     for (size_t i = 0; i < UNIVERSE; i++) {
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "key/%zu", i);
         check_value(t, k, m->present[i] ? m->val[i] : NULL);
         if (m->present[i])
@@ -573,7 +573,7 @@ static void test_random_updates(void **state)
     assert_non_null(snap_model);
     for (int u = 0; u < UPDATES; u++) {
         size_t i = (size_t)(rng_next(&seed) % UNIVERSE);
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "key/%zu", i);
         if (rng_next(&seed) % 4 == 0) {
             t = set_str(t, k, NULL);
@@ -631,7 +631,7 @@ static void test_foreach(void **state)
     kq_smt_foreach(t, NULL, collect_fn, &all);
     assert_int_equal(all.n, 0);
     for (int i = 0; i < 500; i++) {
-        char k[16];
+        char k[32];
         snprintf(k, sizeof k, "it%d", i);
         t = set_str(t, k, "v");
     }
