@@ -57,6 +57,12 @@ KQ_MUST_USE enum kq_err kq_state_chain_id(const struct kq_smt *st, kq_hash *chai
 /* Where tx id was applied: KQ_OK with *height and *index, or KQ_ERR_NOT_FOUND. */
 KQ_MUST_USE enum kq_err kq_state_tx_lookup(const struct kq_smt *st, const kq_hash *id,
                                            uint64_t *height, uint32_t *index);
+/* For the families' apply steps: replaces *cur (a version the caller owns) by a version with key
+ * set to value (value NULL removes key). KQ_ERR_LIMIT if a state limit would be exceeded,
+ * KQ_ERR_NOMEM; on failure *cur is unchanged (still owned by the caller). */
+KQ_MUST_USE enum kq_err kq_state_put(struct kq_smt **cur, const char *key, const uint8_t *value,
+                                     size_t value_len);
+
 /* True if pk may submit admin-only transactions: a genesis admin key, or the tx key of a client
  * with the admin role. */
 bool kq_state_is_admin(const struct kq_smt *st, const uint8_t pk[32]);
