@@ -9,6 +9,7 @@ int kq_cli_frost(int argc, char **argv);
 int kq_cli_demo(int argc, char **argv);
 int kq_cli_server(int argc, char **argv);
 int kq_cli_dev(int argc, char **argv);
+int kq_cli_status(int argc, char **argv);
 int kq_cli_pki(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"frost", kq_cli_frost, "FROST(ristretto255, SHA-512): dealer-sign, verify"},
     {"demo", kq_cli_demo, "narrated run of the threshold cryptography"},
     {"server", kq_cli_server, "run a node: server --config FILE"},
+    {"status", kq_cli_status, "health of every node: status [--env FILE] [-format json]"},
     {"dev", kq_cli_dev, "a local cluster in the foreground: dev [--nodes N] [--dir D]"},
     {"pki", kq_cli_pki, "cluster PKI: init, issue-client"},
 };

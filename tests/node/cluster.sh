@@ -51,6 +51,13 @@ for a in $KQ_ADDRS; do
     echo "$h" | json 'd["versions"]["keyquorum"], d["roles"]' >/dev/null
 done
 
+echo "-- keyquorum status: every node ok (text and -format json); no env: exit 2"
+"$BIN" status --env "$D/env" >"$D/status" || fail "status exit $? on a healthy cluster: $(cat "$D/status")"
+[ "$(grep -c ' ok ' "$D/status")" = 4 ] || fail "status does not list 4 ok nodes: $(cat "$D/status")"
+[ "$("$BIN" status --env "$D/env" -format json | json 'd["ok"] and len(d["nodes"])')" = 4 ] || fail "status json"
+set +e; (unset KQ_ENV KQ_ADDR KQ_CACERT; "$BIN" status >/dev/null 2>&1); rc=$?; set -e
+[ $rc = 2 ] || fail "status without any cluster settings: exit $rc, want 2"
+
 echo "-- no client certificate and no token: 401 with a JSON error"
 code=$("${CURL[@]}" -o "$D/body" -w '%{http_code}' "$KQ_ADDR/v1/sys/health")
 [ "$code" = 401 ] || fail "expected 401 without credentials, got $code"
@@ -92,6 +99,8 @@ for _ in $(seq 1 200); do
     sleep 0.05
 done
 [ "$n" = 2 ] || fail "node 1 still sees $n peers after node $victim was killed"
+set +e; "$BIN" status --env "$D/env" >"$D/status"; rc=$?; set -e
+[ $rc = 1 ] && grep -q DOWN "$D/status" || fail "status with a node down: exit $rc: $(cat "$D/status")"
 "$BIN" server --config "$D/node-$victim/config.json" >>"$D/node-$victim/node.log" 2>&1 &
 for _ in $(seq 1 200); do
     all=1
