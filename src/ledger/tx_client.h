@@ -11,6 +11,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "base/roles.h"
 #include "ledger/smt.h"
 #include "ledger/tx.h"
 
@@ -25,10 +26,6 @@ enum kq_client_auth {
     KQ_CLIENT_AUTH_CERT = 1,  /* SHA-256 of the client certificate (DER) */
     KQ_CLIENT_AUTH_TOKEN = 2, /* SHA-256 of the bearer token */
 };
-
-#define KQ_CLIENT_ROLE_USER  0x01u
-#define KQ_CLIENT_ROLE_ADMIN 0x02u
-#define KQ_CLIENT_ROLE_ALL   0x03u
 
 #define KQ_CLIENT_HAS_X25519  0x01u
 #define KQ_CLIENT_HAS_SIGN_PK 0x02u

@@ -11,6 +11,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "base/roles.h"
 #include "ledger/smt.h"
 #include "ledger/tx.h"
 
@@ -23,10 +24,6 @@ enum kq_member_op {
 };
 
 /* Role bits of a node. */
-#define KQ_ROLE_VALIDATOR    0x01u
-#define KQ_ROLE_KEEPER       0x02u
-#define KQ_ROLE_ORCHESTRATOR 0x04u
-#define KQ_ROLE_NODE_ALL     0x07u
 
 /* version | node_id u32 | roles u8 | identity_pk | tls_pk | epoch u64 | x25519_pk |
  * api_addr (u16 len) | peer_addr (u16 len) */

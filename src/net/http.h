@@ -36,7 +36,7 @@ struct kq_http_principal {
     bool authenticated;
     bool via_cert; /* client certificate (mTLS) vs bearer token */
     char name[65];
-    uint32_t roles; /* bit set, defined by the node (KQ_ROLE_ADMIN = 1 ...) */
+    uint32_t roles; /* KQ_CLIENT_ROLE_* bits (src/base/roles.h) */
 };
 /* Called for routes that require auth. ssl: the connection's TLS session (peer cert may be absent);
  * bearer: the token after "Authorization: Bearer " or NULL. Return KQ_OK and fill *out, or

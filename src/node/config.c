@@ -235,7 +235,7 @@ static enum kq_err load_tokens(struct ctx *c, json_t *root, struct kq_node_confi
         struct kq_config_token *tok = &cfg->tokens[i];
         KQ_GUARD(get_name(c, t, where, tok->name));
         KQ_GUARD(get_hex32(c, t, where, "sha256", tok->sha256));
-        tok->roles = KQ_ROLE_USER;
+        tok->roles = KQ_CLIENT_ROLE_USER;
         KQ_GUARD(get_roles(c, t, where, client_role_names, &tok->roles));
         cfg->n_tokens = i + 1;
     }
@@ -260,7 +260,7 @@ static enum kq_err load_clients(struct ctx *c, json_t *root, struct kq_node_conf
             return fail(c, "%s must be an object", where);
         KQ_GUARD(only_keys(c, e, where, keys));
         KQ_GUARD(get_name(c, e, where, cfg->clients[i].name));
-        cfg->clients[i].roles = KQ_ROLE_USER;
+        cfg->clients[i].roles = KQ_CLIENT_ROLE_USER;
         KQ_GUARD(get_roles(c, e, where, client_role_names, &cfg->clients[i].roles));
         cfg->n_clients = i + 1;
     }
@@ -338,7 +338,7 @@ static enum kq_err load_sections(struct ctx *c, json_t *root, struct kq_node_con
 static void set_defaults(struct kq_node_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->roles = KQ_NODE_VALIDATOR | KQ_NODE_KEEPER | KQ_NODE_ORCHESTRATOR;
+    cfg->roles = KQ_ROLE_VALIDATOR | KQ_ROLE_KEEPER | KQ_ROLE_ORCHESTRATOR;
     cfg->api_max_body_bytes = 2u * 1024 * 1024;
     cfg->api_read_timeout_s = 10;
     cfg->api_write_timeout_s = 10;

@@ -11,6 +11,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/roles.h"
 
 /* Peers one node is configured with: a cluster is small (validators and keepers are tens). */
 #define KQ_CONFIG_MAX_PEERS 255
@@ -21,15 +22,6 @@
 #define KQ_CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define KQ_CONFIG_MAX_HOST       64
 #define KQ_CONFIG_MAX_NAME       64
-
-/* Node roles (DESIGN.md §1). */
-#define KQ_NODE_VALIDATOR    (1u << 0)
-#define KQ_NODE_KEEPER       (1u << 1)
-#define KQ_NODE_ORCHESTRATOR (1u << 2)
-/* Client roles carried by a principal. */
-#define KQ_ROLE_USER  (1u << 0)
-#define KQ_ROLE_ADMIN (1u << 1)
-#define KQ_ROLE_NODE  (1u << 2) /* another node calling the API with its node certificate */
 
 struct kq_config_peer {
     uint32_t id;

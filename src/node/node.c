@@ -63,13 +63,13 @@ static enum kq_err auth_cert(const struct node *n, SSL *ssl, struct kq_http_prin
     if (id.is_node) { /* a node is trusted as one only with its pinned key */
         for (size_t i = 0; i < n->cfg->n_peers; i++)
             if (kq_tls_check_node(&id, n->peers[i].id, n->peers[i].identity) == KQ_OK) {
-                out->roles = KQ_ROLE_NODE;
+                out->roles = KQ_CLIENT_ROLE_NODE;
                 out->authenticated = true;
                 return KQ_OK;
             }
         return KQ_ERR_AUTH;
     }
-    out->roles = KQ_ROLE_USER;
+    out->roles = KQ_CLIENT_ROLE_USER;
     for (size_t i = 0; i < n->cfg->n_clients; i++)
         if (strcmp(n->cfg->clients[i].name, id.name) == 0)
             out->roles = n->cfg->clients[i].roles;
@@ -161,7 +161,7 @@ static void h_metrics(struct kq_http_req *req, void *ctx)
 static void h_log_level(struct kq_http_req *req, void *ctx)
 {
     (void)ctx;
-    if (!(kq_http_who(req)->roles & KQ_ROLE_ADMIN)) {
+    if (!(kq_http_who(req)->roles & KQ_CLIENT_ROLE_ADMIN)) {
         kq_http_reply_error(req, 403, "forbidden", "changing the log level needs the admin role");
         return;
     }

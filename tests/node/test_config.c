@@ -61,7 +61,7 @@ static void test_full_config(void **state)
         "\"clients\":[{\"name\":\"alice\"}],\"log\":{\"level\":\"debug\"}";
     assert_int_equal(load(base_cfg(extra), cfg, why), KQ_OK);
     assert_int_equal(cfg->node_id, 1);
-    assert_int_equal(cfg->roles, KQ_NODE_KEEPER | KQ_NODE_VALIDATOR);
+    assert_int_equal(cfg->roles, KQ_ROLE_KEEPER | KQ_ROLE_VALIDATOR);
     char want[128];
     snprintf(want, sizeof want, "%s/data", dir);
     assert_string_equal(cfg->data_dir, want);
@@ -72,13 +72,13 @@ static void test_full_config(void **state)
     assert_int_equal(cfg->peers[0].port, 7002);
     assert_int_equal(cfg->peers[0].identity[1], 0x11);
     assert_int_equal(cfg->n_tokens, 1);
-    assert_int_equal(cfg->tokens[0].roles, KQ_ROLE_ADMIN);
-    assert_int_equal(cfg->clients[0].roles, KQ_ROLE_USER);
+    assert_int_equal(cfg->tokens[0].roles, KQ_CLIENT_ROLE_ADMIN);
+    assert_int_equal(cfg->clients[0].roles, KQ_CLIENT_ROLE_USER);
     assert_int_equal(cfg->log_level, KQ_LOG_DEBUG);
     assert_int_equal(cfg->hb_timeout_ms, 1000);
     /* defaults */
     assert_int_equal(load(base_cfg(""), cfg, why), KQ_OK);
-    assert_int_equal(cfg->roles, KQ_NODE_VALIDATOR | KQ_NODE_KEEPER | KQ_NODE_ORCHESTRATOR);
+    assert_int_equal(cfg->roles, KQ_ROLE_VALIDATOR | KQ_ROLE_KEEPER | KQ_ROLE_ORCHESTRATOR);
     assert_int_equal(cfg->api_read_timeout_s, 10);
     free(cfg);
 }
