@@ -223,4 +223,42 @@ _Static_assert(KQ_LEDGER_GENESIS_MAX_NODES <= KQ_LEDGER_STATE_MAX_VALIDATORS,
 _Static_assert(KQ_LEDGER_CLIENT_ID_MAX_BYTES + 8 <= KQ_LEDGER_MAX_KEY_BYTES,
                "\"client/<id>\" is a state key");
 
+/* --- Ledger consensus: blocks, votes, certificates, replica (src/ledger/{block,valset,replica}.c,
+ * src/wire/ledger_msg.c) --- */
+/* Validators of one set: every node may be one (votes and certificates are fixed tables). */
+#define KQ_LEDGER_MAX_VALIDATORS KQ_MAX_NODES
+/* Txs of one block, and the slots of those kept for system txs (DKG, evidence, audit). */
+#define KQ_LEDGER_MAX_BLOCK_TXS    1024
+#define KQ_LEDGER_BLOCK_SYSTEM_TXS 64
+/* Bytes of txs in one block: a proposal (block + certificate) must fit one frame payload. */
+#define KQ_LEDGER_MAX_BLOCK_TX_BYTES (2u * 1024 * 1024)
+/* Mempool: pending txs and their bytes; beyond either the API answers KQ_ERR_BUSY. */
+#define KQ_LEDGER_MEMPOOL_MAX_TXS   4096
+#define KQ_LEDGER_MEMPOOL_MAX_BYTES (16u * 1024 * 1024)
+/* Local requests waiting for their tx to commit (each holds an API connection). */
+#define KQ_LEDGER_MAX_WAITING_REQUESTS 4096
+/* Rounds of one height whose votes and proposals a replica keeps: a window around the current
+ * round (older polkas are forgotten, which may cost a round, never safety). */
+#define KQ_LEDGER_ROUND_WINDOW 8
+/* Committed blocks a replica holds in memory to replay and to serve block sync (no pruning or
+ * snapshots yet). */
+#define KQ_LEDGER_MAX_CHAIN_BLOCKS 65536
+/* Proposer schedule: the snapshot lag k, the window W of certificates counted, and the clamp of a
+ * validator's weight (floor >= 1 keeps everyone in the schedule; the cap bounds its length). */
+#define KQ_LEDGER_SCHEDULE_LAG    2
+#define KQ_LEDGER_SCHEDULE_WINDOW 16
+#define KQ_LEDGER_WEIGHT_FLOOR    1
+#define KQ_LEDGER_WEIGHT_CAP      4
+_Static_assert(KQ_LEDGER_MAX_VALIDATORS <= 65535, "a certificate's count is a u16");
+_Static_assert(KQ_LEDGER_BLOCK_SYSTEM_TXS < KQ_LEDGER_MAX_BLOCK_TXS, "room for user txs");
+_Static_assert(KQ_LEDGER_MAX_BLOCK_TX_BYTES + 4u * KQ_LEDGER_MAX_BLOCK_TXS +
+                       KQ_LEDGER_MAX_VALIDATORS * 80u + 4096u <=
+                   KQ_MAX_FRAME_PAYLOAD,
+               "a proposal with a full block and certificate fits one frame");
+_Static_assert(KQ_LEDGER_TX_MAX_BYTES <= KQ_LEDGER_MAX_BLOCK_TX_BYTES, "a largest tx fits a block");
+_Static_assert(KQ_LEDGER_WEIGHT_FLOOR >= 1 && KQ_LEDGER_WEIGHT_FLOOR <= KQ_LEDGER_WEIGHT_CAP,
+               "every validator keeps a slot");
+_Static_assert(KQ_LEDGER_SCHEDULE_WINDOW <= 64, "participation fits a u64 bitmap per validator");
+_Static_assert(KQ_LEDGER_ROUND_WINDOW >= 4, "the current round, a POL round and rounds ahead");
+
 #endif
