@@ -10,27 +10,43 @@
 #include <string.h>
 
 #include "base/limits.h"
+#include "sim_store.h"
 
 #define SET_WORDS  ((KQ_MAX_NODES + 63) / 64)
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME  0x100000001b3ULL
 #define HEAP_FIRST 1024u /* initial queue capacity; doubles up to KQ_SIM_MAX_EVENTS */
 
-enum ev_kind { EV_BOOT = 1, EV_CRASH, EV_DELIVER, EV_TIMER, EV_DISK, EV_LINK, EV_CUT, EV_HEAL };
+#define CLOCK_STREAM     0x636c6f636b730001ULL /* seed xor this: the clocks' stream */
+#define ADVERSARY_STREAM 0x6164766572730002ULL /* seed xor this: the adversary's stream */
+
+enum ev_kind {
+    EV_BOOT = 1,
+    EV_CRASH,
+    EV_DELIVER,
+    EV_TIMER,
+    EV_DISK,
+    EV_LINK,
+    EV_CUT,
+    EV_HEAL,
+    EV_REQUEST,
+    EV_INJECT
+};
 
 struct sim_event {
     uint64_t at_ms;
     uint64_t seq; /* insertion order: ties in time run first-in first-out */
     enum ev_kind kind;
     bool flag;           /* DISK: a sync (answer WRITE_DONE); LINK: up */
-    uint16_t frame_type; /* DELIVER */
+    uint16_t frame_type; /* DELIVER, INJECT */
     uint32_t node;       /* index of the node it happens to */
-    uint32_t other;      /* DELIVER: sender; LINK: peer; TIMER: timer id; CUT, HEAL: fault */
+    uint32_t other;      /* DELIVER, INJECT: sender; LINK: peer; TIMER: timer id; CUT, HEAL:
+                            fault; REQUEST: kind */
     uint64_t life;       /* TIMER, DISK, LINK: the node's life when scheduled */
     uint64_t aux;        /* DELIVER: link epoch; TIMER: generation; DISK: write number;
-                            CRASH: restart delay */
+                            CRASH: restart delay; REQUEST: request id */
     uint64_t token;      /* DISK: write token */
-    uint8_t *payload;    /* DELIVER: owned copy */
+    uint8_t *payload;    /* DELIVER, INJECT, REQUEST: owned copy */
     size_t payload_len;
 };
 
@@ -38,12 +54,6 @@ struct sim_timer {
     uint32_t id;
     bool armed;
     uint64_t gen; /* bumped by every arm: older queued firings are stale */
-};
-
-struct sim_record {
-    char key[KQ_CORE_MAX_RECORD_KEY];
-    uint8_t *value;
-    size_t len;
 };
 
 struct sim_write {
@@ -61,12 +71,22 @@ struct sim_node {
     void *state;
     size_t n_timers;
     struct sim_timer timers[KQ_SIM_MAX_TIMERS];
-    struct sim_record *records; /* durable */
-    size_t n_records, cap_records;
+    struct sim_store disk;     /* durable records */
     struct sim_write *pending; /* issued, not yet durable, in issue order */
     size_t n_pending, cap_pending;
     uint64_t writes_issued;
     uint64_t disk_busy_until_ms; /* the last queued sync completes then: syncs stay in order */
+    int64_t skew_ms;             /* the wall clock's offset and rate error, for this life */
+    int32_t drift_ppm;
+    uint64_t last_wall_ms; /* the last wall_ms stepped in this life: it never goes back */
+    uint64_t *open;        /* requests stepped and not answered, oldest first */
+    size_t n_open, cap_open;
+};
+
+/* One message of the history ring, as its core sent it (m.payload is the owned copy). */
+struct sim_hist {
+    struct kq_sim_msg m;
+    uint8_t *copy;
 };
 
 struct sim_link {
@@ -82,6 +102,11 @@ struct sim_fault {
 struct kq_sim {
     struct kq_sim_config cfg;
     struct kq_sim_rng rng;
+    struct kq_sim_rng clock_rng, adversary_rng;
+    size_t max_records;
+    uint64_t next_request_id; /* the last id handed out */
+    uint64_t msg_seq;         /* messages cores sent: the next one's seq */
+    struct sim_hist *hist;    /* cfg.history entries, message seq at seq % cfg.history */
     uint64_t now_ms;
     uint64_t next_seq;
     struct sim_event *heap;
@@ -93,6 +118,7 @@ struct kq_sim {
     struct sim_fault *faults; /* KQ_SIM_MAX_FAULTS */
     size_t n_faults;
     struct kq_actions *acts;
+    bool writeback_queued; /* the stepping node's group already has its write-back event */
     struct kq_sim_stats stats;
     uint64_t hash;
     bool failed;
@@ -201,6 +227,8 @@ static void trace_event(const struct kq_sim *sim, const struct sim_node *nd,
                 ev->payload_len);
         break;
     }
+    if (ev->wall_ms != ev->now_ms)
+        fprintf(f, " (wall %" PRIu64 ")", ev->wall_ms);
     fprintf(f, err == KQ_OK ? "\n" : " -> rejected: %s\n", kq_errcode(err));
 }
 
@@ -251,6 +279,9 @@ static void hash_event(struct kq_sim *sim, const struct sim_node *nd, const stru
     hash_str(sim, ev->record_key);
     hash_u64(sim, ev->payload_len);
     hash_bytes(sim, ev->payload, ev->payload_len);
+    hash_u64(sim, ev->wall_ms);
+    hash_u64(sim, ev->request_id);
+    hash_u64(sim, ev->request_kind);
     hash_u64(sim, (uint64_t)err);
 }
 
@@ -265,7 +296,9 @@ static void hash_action(struct kq_sim *sim, const struct kq_action *a)
     hash_u64(sim, a->write_token);
     hash_u64(sim, (uint64_t)a->status);
     hash_u64(sim, a->value);
-    hash_str(sim, a->kind == KQ_ACT_PERSIST ? a->record_key : "");
+    hash_u64(sim, a->request_id);
+    hash_u64(sim, (uint64_t)a->reply_status);
+    hash_str(sim, a->kind == KQ_ACT_PERSIST || a->kind == KQ_ACT_ERASE ? a->record_key : "");
     hash_u64(sim, a->payload_len);
     hash_bytes(sim, kq_action_payload(sim->acts, a), a->payload_len);
 }
@@ -373,6 +406,29 @@ static uint32_t idx_of(const struct sim_node *nd)
     return nd->id - 1;
 }
 
+/* floor(now * (10^6 + drift) / 10^6) + wall_start + skew, saturating; monotonic in now. */
+static uint64_t wall_of(const struct kq_sim *sim, const struct sim_node *nd)
+{
+    uint64_t rate = (uint64_t)((int64_t)KQ_SIM_PPM + nd->drift_ppm);
+    KQ_ASSERT(rate > 0);
+    uint64_t q = sim->now_ms / KQ_SIM_PPM, r = sim->now_ms % KQ_SIM_PPM;
+    if (q > (UINT64_MAX - KQ_SIM_PPM) / rate)
+        return UINT64_MAX;
+    uint64_t scaled = q * rate + r * rate / KQ_SIM_PPM;
+    KQ_ASSERT(nd->skew_ms >= 0 || (uint64_t)(-nd->skew_ms) <= sim->cfg.wall_start_ms);
+    uint64_t base = nd->skew_ms >= 0 ? sim->cfg.wall_start_ms + (uint64_t)nd->skew_ms
+                                     : sim->cfg.wall_start_ms - (uint64_t)(-nd->skew_ms);
+    return scaled > UINT64_MAX - base ? UINT64_MAX : base + scaled;
+}
+
+/* Draws nd's clock error from the clocks' stream. */
+static void draw_clock(struct kq_sim *sim, struct sim_node *nd)
+{
+    uint64_t s = sim->cfg.max_clock_skew_ms, d = sim->cfg.max_clock_drift_ppm;
+    nd->skew_ms = (int64_t)kq_sim_rng_range(&sim->clock_rng, 0, 2 * s) - (int64_t)s;
+    nd->drift_ppm = (int32_t)((int64_t)kq_sim_rng_range(&sim->clock_rng, 0, 2 * d) - (int64_t)d);
+}
+
 static struct sim_link *link_of(const struct kq_sim *sim, uint32_t i, uint32_t j)
 {
     KQ_ASSERT(i != j && i < sim->cfg.n_nodes && j < sim->cfg.n_nodes);
@@ -405,59 +461,36 @@ static void notify_link(struct kq_sim *sim, struct sim_node *to, const struct si
 
 /* ---- the disk ---- */
 
-static void record_free(struct sim_record *r)
+/* Room on nd's disk for the writes numbered <= upto (k of them): checked and allocated before
+ * any is applied, so a full disk fails the run without applying part of a step's group. */
+static enum kq_err disk_reserve(const struct kq_sim *sim, struct sim_node *nd, size_t k)
 {
-    free(r->value);
-    r->value = NULL;
-    r->len = 0;
-}
-
-static void record_erase(struct sim_node *nd, const char *key)
-{
-    for (size_t i = 0; i < nd->n_records; i++)
-        if (strcmp(nd->records[i].key, key) == 0) {
-            record_free(&nd->records[i]);
-            nd->records[i] = nd->records[--nd->n_records];
-            return;
-        }
-}
-
-static enum kq_err record_put(struct sim_node *nd, struct sim_record *w)
-{
-    for (size_t i = 0; i < nd->n_records; i++) {
-        if (strcmp(nd->records[i].key, w->key) == 0) {
-            record_free(&nd->records[i]);
-            nd->records[i] = *w; /* the value moves */
-            return KQ_OK;
-        }
-    }
-    KQ_ENSURE(nd->n_records < KQ_SIM_MAX_RECORDS, KQ_ERR_LIMIT);
-    if (nd->n_records == nd->cap_records) {
-        size_t cap = nd->cap_records == 0 ? 8 : 2 * nd->cap_records;
-        struct sim_record *r = realloc(nd->records, cap * sizeof *r);
-        KQ_ENSURE(r != NULL, KQ_ERR_NOMEM);
-        nd->records = r;
-        nd->cap_records = cap;
-    }
-    nd->records[nd->n_records++] = *w;
-    return KQ_OK;
+    size_t fresh = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!nd->pending[i].erase && sim_store_get(&nd->disk, nd->pending[i].rec.key) == NULL)
+            fresh++; /* an upper bound: a key written twice in the range counts twice */
+    return sim_store_reserve(&nd->disk, nd->disk.n + fresh, sim->max_records);
 }
 
 /* Makes every pending write numbered <= upto durable, in issue order. */
 static void disk_flush(struct kq_sim *sim, struct sim_node *nd, uint64_t upto)
 {
     size_t k = 0;
-    while (k < nd->n_pending && nd->pending[k].no <= upto) {
-        enum kq_err err = KQ_OK;
-        if (nd->pending[k].erase)
-            record_erase(nd, nd->pending[k].rec.key);
-        else
-            err = record_put(nd, &nd->pending[k].rec);
-        if (err != KQ_OK) {
-            kq_sim_failf(sim, "n%" PRIu32 " disk: %s", nd->id, kq_strerror(err));
-            break;
-        }
+    while (k < nd->n_pending && nd->pending[k].no <= upto)
         k++;
+    enum kq_err err = disk_reserve(sim, nd, k);
+    if (err != KQ_OK) {
+        kq_sim_failf(sim, "n%" PRIu32 " disk: %s", nd->id, kq_strerror(err));
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        struct sim_write *w = &nd->pending[i];
+        if (w->erase) {
+            sim_store_erase(&nd->disk, w->rec.key);
+            sim_record_free(&w->rec);
+        } else {
+            sim_store_put(&nd->disk, &w->rec);
+        }
     }
     memmove(nd->pending, nd->pending + k, (nd->n_pending - k) * sizeof *nd->pending);
     nd->n_pending -= k;
@@ -476,14 +509,8 @@ static enum kq_err disk_queue(struct sim_node *nd, const struct kq_action *a, co
     }
     struct sim_write *w = &nd->pending[nd->n_pending];
     memset(w, 0, sizeof *w);
-    KQ_ASSERT(strlen(a->record_key) < sizeof w->rec.key);
-    memcpy(w->rec.key, a->record_key, strlen(a->record_key) + 1);
-    if (a->payload_len > 0) {
-        w->rec.value = malloc(a->payload_len);
-        KQ_ENSURE(w->rec.value != NULL, KQ_ERR_NOMEM);
-        memcpy(w->rec.value, value, a->payload_len);
-    }
-    w->rec.len = a->payload_len;
+    KQ_ASSERT(strnlen(a->record_key, sizeof a->record_key) < sizeof a->record_key);
+    KQ_GUARD(sim_record_make(&w->rec, a->record_key, value, a->payload_len));
     w->erase = a->kind == KQ_ACT_ERASE;
     w->no = nd->writes_issued; /* the step's group, opened by execute() */
     nd->n_pending++;
@@ -510,6 +537,9 @@ static void exec_persist(struct kq_sim *sim, struct sim_node *nd, const struct k
             ev.at_ms = nd->disk_busy_until_ms;
         nd->disk_busy_until_ms = ev.at_ms;
     } else {
+        if (sim->writeback_queued)
+            return; /* one write-back per group: it flushes the whole group anyway */
+        sim->writeback_queued = true;
         ev.at_ms =
             sim->now_ms + kq_sim_rng_range(&sim->rng, d->writeback_min_ms, d->writeback_max_ms);
     }
@@ -518,14 +548,15 @@ static void exec_persist(struct kq_sim *sim, struct sim_node *nd, const struct k
 
 /* ---- executing a step's actions ---- */
 
-static void send_one(struct kq_sim *sim, const struct sim_node *src, const struct sim_node *dst,
-                     const struct kq_action *a)
+/* The network model for one message from src to dst (indexes), sent now: cut or down ends,
+ * bounded loss runs, latency, duplication. */
+static void net_send(struct kq_sim *sim, uint32_t si, uint32_t di, uint16_t frame_type,
+                     const uint8_t *payload, size_t len)
 {
     const struct kq_sim_net *net = &sim->cfg.net;
-    const struct sim_link *l = link_of(sim, idx_of(src), idx_of(dst));
-    uint32_t *run = &sim->loss_run[(size_t)idx_of(src) * sim->cfg.n_nodes + idx_of(dst)];
-    sim->stats.sent++;
-    if (l->cuts > 0 || !dst->running) {
+    const struct sim_link *l = link_of(sim, si, di);
+    uint32_t *run = &sim->loss_run[(size_t)si * sim->cfg.n_nodes + di];
+    if (l->cuts > 0 || !sim->nodes[di].running || !sim->nodes[si].running) {
         sim->stats.cut_off++;
         return;
     }
@@ -533,8 +564,7 @@ static void send_one(struct kq_sim *sim, const struct sim_node *src, const struc
         (*run)++;
         sim->stats.lost++;
         if (sim->cfg.trace != NULL)
-            fprintf(sim->cfg.trace, "%16slost n%" PRIu32 " -> n%" PRIu32 "\n", "", src->id,
-                    dst->id);
+            fprintf(sim->cfg.trace, "%16slost n%" PRIu32 " -> n%" PRIu32 "\n", "", si + 1, di + 1);
         return;
     }
     *run = 0;
@@ -545,21 +575,94 @@ static void send_one(struct kq_sim *sim, const struct sim_node *src, const struc
             .at_ms =
                 sim->now_ms + kq_sim_rng_range(&sim->rng, net->latency_min_ms, net->latency_max_ms),
             .kind = EV_DELIVER,
-            .frame_type = a->frame_type,
-            .node = idx_of(dst),
-            .other = idx_of(src),
+            .frame_type = frame_type,
+            .node = di,
+            .other = si,
             .aux = l->epoch,
-            .payload_len = a->payload_len};
-        if (a->payload_len > 0) {
-            ev.payload = malloc(a->payload_len);
+            .payload_len = len};
+        if (len > 0) {
+            ev.payload = malloc(len);
             if (ev.payload == NULL) {
                 kq_sim_failf(sim, "out of memory for a message");
                 return;
             }
-            memcpy(ev.payload, kq_action_payload(sim->acts, a), a->payload_len);
+            memcpy(ev.payload, payload, len);
         }
         schedule_or_fail(sim, &ev);
     }
+}
+
+/* Keeps a copy of m in the history ring (if on), replacing the oldest. */
+static void history_keep(struct kq_sim *sim, const struct kq_sim_msg *m)
+{
+    if (sim->cfg.history == 0)
+        return;
+    struct sim_hist *h = &sim->hist[m->seq % sim->cfg.history];
+    free(h->copy);
+    *h = (struct sim_hist){.m = *m};
+    if (m->len > 0) {
+        h->copy = malloc(m->len);
+        if (h->copy == NULL) {
+            kq_sim_failf(sim, "out of memory for the history");
+            return;
+        }
+        memcpy(h->copy, m->payload, m->len);
+    }
+    h->m.payload = h->copy;
+}
+
+/* Runs the intercept hook on m; false when the message is withheld. */
+static bool intercept(struct kq_sim *sim, struct kq_sim_msg *m)
+{
+    const struct kq_sim_msg orig = *m;
+    enum kq_sim_verdict v = sim->cfg.intercept(sim->cfg.intercept_ctx, sim, m);
+    hash_u64(sim, (uint64_t)v);
+    if (sim->failed)
+        return false;
+    if (v == KQ_SIM_PASS) {
+        *m = orig;
+        return true;
+    }
+    if (v == KQ_SIM_DROP) {
+        sim->stats.withheld++;
+        if (sim->cfg.trace != NULL)
+            fprintf(sim->cfg.trace, "%16swithheld #%" PRIu64 " n%" PRIu32 " -> n%" PRIu32 "\n", "",
+                    m->seq, m->src, m->dst);
+        return false;
+    }
+    if (v != KQ_SIM_REPLACE || m->src != orig.src || m->dst != orig.dst || m->seq != orig.seq ||
+        m->len > KQ_MAX_FRAME_PAYLOAD || (m->payload == NULL && m->len > 0)) {
+        kq_sim_failf(sim, "intercept hook: bad verdict %d or rewrite of #%" PRIu64, (int)v,
+                     orig.seq);
+        return false;
+    }
+    sim->stats.replaced++;
+    hash_u64(sim, m->frame_type);
+    hash_u64(sim, m->len);
+    hash_bytes(sim, m->payload, m->len);
+    if (sim->cfg.trace != NULL)
+        fprintf(sim->cfg.trace,
+                "%16sreplaced #%" PRIu64 " n%" PRIu32 " -> n%" PRIu32 " type 0x%04x %zuB\n", "",
+                m->seq, m->src, m->dst, m->frame_type, m->len);
+    return true;
+}
+
+/* A message a core sends: numbered, kept in the history, intercepted, then the network. */
+static void send_one(struct kq_sim *sim, const struct sim_node *src, const struct sim_node *dst,
+                     const struct kq_action *a)
+{
+    sim->stats.sent++;
+    struct kq_sim_msg m = {.seq = sim->msg_seq++,
+                           .sent_ms = sim->now_ms,
+                           .src = src->id,
+                           .dst = dst->id,
+                           .frame_type = a->frame_type,
+                           .payload = kq_action_payload(sim->acts, a),
+                           .len = a->payload_len};
+    history_keep(sim, &m);
+    if (sim->failed || (sim->cfg.intercept != NULL && !intercept(sim, &m)))
+        return;
+    net_send(sim, idx_of(src), idx_of(dst), m.frame_type, m.payload, m.len);
 }
 
 static void exec_send(struct kq_sim *sim, const struct sim_node *src, const struct kq_action *a)
@@ -609,7 +712,7 @@ static void exec_timer(struct kq_sim *sim, struct sim_node *nd, const struct kq_
 
 static void exec_status(struct kq_sim *sim, struct sim_node *nd, const struct kq_action *a)
 {
-    if (a->status < KQ_STATUS_PEER_ALIVE || a->status > KQ_STATUS_READY) {
+    if (a->status < KQ_STATUS_PEER_ALIVE || a->status > KQ_STATUS_COMMITTED) {
         kq_sim_failf(sim, "n%" PRIu32 " reported unknown status %d", nd->id, (int)a->status);
         return;
     }
@@ -618,8 +721,57 @@ static void exec_status(struct kq_sim *sim, struct sim_node *nd, const struct kq
         nd->ready = true;
 }
 
+/* Removes request id from nd's open requests; false if it was not open. */
+static bool open_remove(struct sim_node *nd, uint64_t id)
+{
+    for (size_t i = 0; i < nd->n_open; i++) {
+        if (nd->open[i] == id) {
+            memmove(nd->open + i, nd->open + i + 1, (nd->n_open - i - 1) * sizeof *nd->open);
+            nd->n_open--;
+            return true;
+        }
+    }
+    return false;
+}
+
+static enum kq_err open_add(struct sim_node *nd, uint64_t id)
+{
+    KQ_ASSERT(nd->n_open < KQ_SIM_MAX_OPEN_REQUESTS);
+    if (nd->n_open == nd->cap_open) {
+        size_t cap = nd->cap_open == 0 ? 8 : 2 * nd->cap_open;
+        uint64_t *o = realloc(nd->open, cap * sizeof *o);
+        KQ_ENSURE(o != NULL, KQ_ERR_NOMEM);
+        nd->open = o;
+        nd->cap_open = cap;
+    }
+    nd->open[nd->n_open++] = id;
+    return KQ_OK;
+}
+
+/* The simulator's own answer to a request (refused, reset, busy, or the core's rejection). */
+static void answer(struct kq_sim *sim, uint32_t node, uint64_t id, enum kq_err status)
+{
+    hash_u64(sim, sim->now_ms);
+    hash_u64(sim, EV_REQUEST);
+    hash_u64(sim, node);
+    hash_u64(sim, id);
+    hash_u64(sim, (uint64_t)status);
+    if (sim->cfg.trace != NULL)
+        fprintf(sim->cfg.trace,
+                "%10" PRIu64 " n%-3" PRIu32 " request %" PRIu64 " answered by the simulator: %s\n",
+                sim->now_ms, node, id, kq_errcode(status));
+    if (sim->cfg.on_reply != NULL)
+        sim->cfg.on_reply(sim->cfg.reply_ctx, sim, node, id, status, NULL, 0);
+}
+
 static void exec_reply(struct kq_sim *sim, struct sim_node *nd, const struct kq_action *a)
 {
+    if (!open_remove(nd, a->request_id)) {
+        kq_sim_failf(sim, "n%" PRIu32 " replied to request %" PRIu64 ", which is not open on it",
+                     nd->id, a->request_id);
+        return;
+    }
+    sim->stats.replies++;
     if (sim->cfg.on_reply != NULL)
         sim->cfg.on_reply(sim->cfg.reply_ctx, sim, nd->id, a->request_id, a->reply_status,
                           kq_action_payload(sim->acts, a), a->payload_len);
@@ -627,6 +779,7 @@ static void exec_reply(struct kq_sim *sim, struct sim_node *nd, const struct kq_
 
 static void execute(struct kq_sim *sim, struct sim_node *nd)
 {
+    sim->writeback_queued = false;
     for (size_t i = 0; i < sim->acts->count; i++)
         if (sim->acts->items[i].kind == KQ_ACT_PERSIST ||
             sim->acts->items[i].kind == KQ_ACT_ERASE) {
@@ -663,9 +816,14 @@ static void execute(struct kq_sim *sim, struct sim_node *nd)
 }
 
 /* Steps nd's core with ev, executes its actions (unless it rejected ev), runs the hook. */
-static void core_step(struct kq_sim *sim, struct sim_node *nd, const struct kq_event *ev)
+static void core_step(struct kq_sim *sim, struct sim_node *nd, const struct kq_event *in)
 {
     KQ_ASSERT(nd->running);
+    struct kq_event stamped = *in, *ev = &stamped;
+    ev->now_ms = sim->now_ms;
+    ev->wall_ms = wall_of(sim, nd);
+    KQ_ASSERT(ev->wall_ms >= nd->last_wall_ms); /* never back within one life */
+    nd->last_wall_ms = ev->wall_ms;
     kq_actions_reset(sim->acts);
     enum kq_err err = sim->cfg.ops->step(nd->state, ev, sim->acts);
     sim->stats.steps++;
@@ -676,10 +834,13 @@ static void core_step(struct kq_sim *sim, struct sim_node *nd, const struct kq_e
         kq_sim_failf(sim, "n%" PRIu32 " overflowed its action buffer (a core bug)", nd->id);
         return;
     }
-    if (err == KQ_OK)
+    if (err == KQ_OK) {
         execute(sim, nd);
-    else
+    } else {
         sim->stats.rejected++;
+        if (ev->kind == KQ_EV_REQUEST && open_remove(nd, ev->request_id))
+            answer(sim, nd->id, ev->request_id, err); /* the client learns the rejection */
+    }
     struct kq_sim_step step = {.kind = KQ_SIM_STEP_CORE,
                                .now_ms = sim->now_ms,
                                .node = nd->id,
@@ -701,10 +862,15 @@ static void do_crash(struct kq_sim *sim, struct sim_node *nd, uint64_t restart_a
     sim->stats.crashes++;
     sim->stats.writes_lost += nd->n_pending;
     for (size_t i = 0; i < nd->n_pending; i++)
-        record_free(&nd->pending[i].rec);
+        sim_record_free(&nd->pending[i].rec);
     nd->n_pending = 0;
     nd->n_timers = 0;
     nd->disk_busy_until_ms = 0;
+    for (size_t i = 0; i < nd->n_open; i++) { /* their connections reset */
+        sim->stats.refused++;
+        answer(sim, nd->id, nd->open[i], KQ_ERR_NET);
+    }
+    nd->n_open = 0;
     if (sim->cfg.ops->fini != NULL)
         sim->cfg.ops->fini(nd->state);
     memset(nd->state, 0, sim->cfg.ops->state_size);
@@ -742,6 +908,26 @@ static bool boot_init(struct kq_sim *sim, struct sim_node *nd)
     return err == KQ_OK;
 }
 
+/* One RESTORE step per durable record, in key order (the order of the runtime's store scan). */
+static void restore(struct kq_sim *sim, struct sim_node *nd)
+{
+    const struct sim_record **recs;
+    size_t n;
+    enum kq_err err = sim_store_sorted(&nd->disk, &recs, &n);
+    if (err != KQ_OK) {
+        kq_sim_failf(sim, "n%" PRIu32 " restore: %s", nd->id, kq_strerror(err));
+        return;
+    }
+    for (size_t i = 0; i < n && !sim->failed && nd->running; i++) {
+        struct kq_event ev = {.kind = KQ_EV_RESTORE,
+                              .record_key = recs[i]->key,
+                              .payload = recs[i]->value,
+                              .payload_len = recs[i]->len};
+        core_step(sim, nd, &ev);
+    }
+    free(recs);
+}
+
 /* A (re)start: fresh state, RESTORE of every durable record, START, then links come up. */
 static void do_boot(struct kq_sim *sim, struct sim_node *nd)
 {
@@ -749,6 +935,9 @@ static void do_boot(struct kq_sim *sim, struct sim_node *nd)
         return;
     nd->running = true;
     nd->ready = false;
+    nd->last_wall_ms = 0;
+    if (sim->cfg.clock_step_on_restart && nd->life > 0)
+        draw_clock(sim, nd); /* a restart, not the first boot: the clock may have stepped */
     sim->stats.restarts++;
     char what[64];
     snprintf(what, sizeof what, "n%" PRIu32 " RESTART", nd->id);
@@ -757,15 +946,7 @@ static void do_boot(struct kq_sim *sim, struct sim_node *nd)
         return;
     struct kq_sim_step step = {.kind = KQ_SIM_STEP_RESTART, .now_ms = sim->now_ms, .node = nd->id};
     run_check(sim, &step);
-    for (size_t i = 0; i < nd->n_records && !sim->failed && nd->running; i++) {
-        const struct sim_record *r = &nd->records[i];
-        struct kq_event ev = {.kind = KQ_EV_RESTORE,
-                              .now_ms = sim->now_ms,
-                              .record_key = r->key,
-                              .payload = r->value,
-                              .payload_len = r->len};
-        core_step(sim, nd, &ev);
-    }
+    restore(sim, nd);
     struct kq_event start = {.kind = KQ_EV_START, .now_ms = sim->now_ms};
     if (!sim->failed)
         core_step(sim, nd, &start);
@@ -874,6 +1055,48 @@ static void on_link(struct kq_sim *sim, const struct sim_event *e)
     core_step(sim, nd, &ev);
 }
 
+static void on_request(struct kq_sim *sim, const struct sim_event *e)
+{
+    struct sim_node *nd = &sim->nodes[e->node];
+    if (!nd->running) {
+        sim->stats.refused++;
+        answer(sim, nd->id, e->aux, KQ_ERR_NET);
+        return;
+    }
+    if (nd->n_open == KQ_SIM_MAX_OPEN_REQUESTS) {
+        sim->stats.busy++;
+        answer(sim, nd->id, e->aux, KQ_ERR_BUSY);
+        return;
+    }
+    if (open_add(nd, e->aux) != KQ_OK) {
+        kq_sim_failf(sim, "out of memory for a request");
+        return;
+    }
+    sim->stats.requests++;
+    struct kq_event ev = {.kind = KQ_EV_REQUEST,
+                          .request_id = e->aux,
+                          .request_kind = e->other,
+                          .payload = e->payload,
+                          .payload_len = e->payload_len};
+    core_step(sim, nd, &ev);
+}
+
+static void on_inject(struct kq_sim *sim, const struct sim_event *e)
+{
+    hash_u64(sim, sim->now_ms);
+    hash_u64(sim, EV_INJECT);
+    hash_u64(sim, e->other);
+    hash_u64(sim, e->node);
+    hash_u64(sim, e->frame_type);
+    hash_u64(sim, e->payload_len);
+    hash_bytes(sim, e->payload, e->payload_len);
+    if (sim->cfg.trace != NULL)
+        fprintf(sim->cfg.trace,
+                "%10" PRIu64 " inject n%" PRIu32 " -> n%" PRIu32 " type 0x%04x %zuB\n", sim->now_ms,
+                e->other + 1, e->node + 1, e->frame_type, e->payload_len);
+    net_send(sim, e->other, e->node, e->frame_type, e->payload, e->payload_len);
+}
+
 static void dispatch(struct kq_sim *sim, struct sim_event *e)
 {
     switch (e->kind) {
@@ -898,6 +1121,12 @@ static void dispatch(struct kq_sim *sim, struct sim_event *e)
     case EV_CUT:
     case EV_HEAL:
         do_fault(sim, e->other, e->kind == EV_CUT);
+        break;
+    case EV_REQUEST:
+        on_request(sim, e);
+        break;
+    case EV_INJECT:
+        on_inject(sim, e);
         break;
     }
     free(e->payload);
@@ -932,7 +1161,11 @@ static bool config_ok(const struct kq_sim_config *c)
            c->net.dup_ppm <= KQ_SIM_PPM && c->disk.fsync_min_ms <= c->disk.fsync_max_ms &&
            c->disk.writeback_min_ms <= c->disk.writeback_max_ms &&
            c->net.latency_max_ms <= UINT32_MAX && c->disk.fsync_max_ms <= UINT32_MAX &&
-           c->disk.writeback_max_ms <= UINT32_MAX && c->boot_spread_ms <= UINT32_MAX;
+           c->disk.writeback_max_ms <= UINT32_MAX && c->boot_spread_ms <= UINT32_MAX &&
+           c->max_clock_skew_ms <= KQ_SIM_MAX_CLOCK_SKEW_MS &&
+           c->wall_start_ms >= c->max_clock_skew_ms &&
+           c->max_clock_drift_ppm <= KQ_SIM_MAX_CLOCK_DRIFT_PPM &&
+           c->max_records <= KQ_SIM_MAX_RECORDS && c->history <= KQ_SIM_MAX_HISTORY;
 }
 
 static enum kq_err alloc_nodes(struct kq_sim *sim)
@@ -944,6 +1177,9 @@ static enum kq_err alloc_nodes(struct kq_sim *sim)
     sim->loss_run = calloc(n * n, sizeof *sim->loss_run);
     sim->faults = calloc(KQ_SIM_MAX_FAULTS, sizeof *sim->faults);
     sim->acts = malloc(sizeof *sim->acts);
+    if (sim->cfg.history > 0)
+        sim->hist = calloc(sim->cfg.history, sizeof *sim->hist);
+    KQ_ENSURE(sim->cfg.history == 0 || sim->hist != NULL, KQ_ERR_NOMEM);
     KQ_ENSURE(sim->nodes != NULL && sim->peer_ids != NULL && sim->links != NULL, KQ_ERR_NOMEM);
     KQ_ENSURE(sim->loss_run != NULL && sim->faults != NULL && sim->acts != NULL, KQ_ERR_NOMEM);
     kq_actions_reset(sim->acts);
@@ -951,6 +1187,7 @@ static enum kq_err alloc_nodes(struct kq_sim *sim)
         sim->nodes[i].id = (uint32_t)(i + 1);
         sim->nodes[i].state = calloc(1, sim->cfg.ops->state_size);
         KQ_ENSURE(sim->nodes[i].state != NULL, KQ_ERR_NOMEM);
+        draw_clock(sim, &sim->nodes[i]);
     }
     return KQ_OK;
 }
@@ -964,7 +1201,10 @@ enum kq_err kq_sim_new(const struct kq_sim_config *cfg, struct kq_sim **out)
     KQ_ENSURE(sim != NULL, KQ_ERR_NOMEM);
     sim->cfg = *cfg;
     sim->hash = FNV_OFFSET;
+    sim->max_records = cfg->max_records != 0 ? cfg->max_records : KQ_SIM_MAX_RECORDS;
     kq_sim_rng_seed(&sim->rng, cfg->seed);
+    kq_sim_rng_seed(&sim->clock_rng, cfg->seed ^ CLOCK_STREAM);
+    kq_sim_rng_seed(&sim->adversary_rng, cfg->seed ^ ADVERSARY_STREAM);
     enum kq_err err = alloc_nodes(sim);
     for (uint32_t i = 0; i < cfg->n_nodes && err == KQ_OK; i++) {
         struct sim_event ev = {.kind = EV_BOOT,
@@ -989,13 +1229,15 @@ void kq_sim_free(struct kq_sim *sim)
         if (nd->running && sim->cfg.ops->fini != NULL)
             sim->cfg.ops->fini(nd->state);
         free(nd->state);
-        for (size_t k = 0; k < nd->n_records; k++)
-            record_free(&nd->records[k]);
+        sim_store_free(&nd->disk);
         for (size_t k = 0; k < nd->n_pending; k++)
-            record_free(&nd->pending[k].rec);
-        free(nd->records);
+            sim_record_free(&nd->pending[k].rec);
         free(nd->pending);
+        free(nd->open);
     }
+    for (size_t i = 0; sim->hist != NULL && i < sim->cfg.history; i++)
+        free(sim->hist[i].copy);
+    free(sim->hist);
     for (size_t i = 0; i < sim->n_events; i++)
         free(sim->heap[i].payload);
     free(sim->heap);
@@ -1110,15 +1352,11 @@ enum kq_err kq_sim_durable(const struct kq_sim *sim, uint32_t node, const char *
 {
     KQ_ASSERT(key != NULL && value != NULL && len != NULL);
     KQ_ENSURE(id_ok(sim, node), KQ_ERR_INVALID_ARG);
-    const struct sim_node *nd = node_of(sim, node);
-    for (size_t i = 0; i < nd->n_records; i++) {
-        if (strcmp(nd->records[i].key, key) == 0) {
-            *value = nd->records[i].value;
-            *len = nd->records[i].len;
-            return KQ_OK;
-        }
-    }
-    return KQ_ERR_NOT_FOUND;
+    const struct sim_record *r = sim_store_get(&node_of(sim, node)->disk, key);
+    KQ_ENSURE(r != NULL, KQ_ERR_NOT_FOUND);
+    *value = r->value;
+    *len = r->len;
+    return KQ_OK;
 }
 
 uint64_t kq_sim_trace_hash(const struct kq_sim *sim)
@@ -1129,4 +1367,85 @@ uint64_t kq_sim_trace_hash(const struct kq_sim *sim)
 const struct kq_sim_stats *kq_sim_stats(const struct kq_sim *sim)
 {
     return &sim->stats;
+}
+
+uint64_t kq_sim_wall(const struct kq_sim *sim, uint32_t node)
+{
+    KQ_ASSERT(id_ok(sim, node));
+    return wall_of(sim, node_of(sim, node));
+}
+
+struct kq_sim_rng *kq_sim_adversary_rng(struct kq_sim *sim)
+{
+    return &sim->adversary_rng;
+}
+
+/* Queues an event carrying a copy of payload. */
+static enum kq_err schedule_copy(struct kq_sim *sim, struct sim_event *ev, const uint8_t *payload,
+                                 size_t len)
+{
+    KQ_ENSURE(len <= KQ_MAX_FRAME_PAYLOAD, KQ_ERR_INVALID_ARG);
+    ev->payload_len = len;
+    if (len > 0) {
+        ev->payload = malloc(len);
+        KQ_ENSURE(ev->payload != NULL, KQ_ERR_NOMEM);
+        memcpy(ev->payload, payload, len);
+    }
+    return schedule(sim, ev); /* frees the copy on failure */
+}
+
+enum kq_err kq_sim_request_at(struct kq_sim *sim, uint64_t at_ms, uint32_t node, uint32_t kind,
+                              const uint8_t *payload, size_t len, uint64_t *request_id)
+{
+    KQ_ASSERT(sim != NULL && request_id != NULL && (payload != NULL || len == 0));
+    KQ_ENSURE(id_ok(sim, node) && at_ms >= sim->now_ms, KQ_ERR_INVALID_ARG);
+    KQ_ASSERT(sim->next_request_id < UINT64_MAX);
+    struct sim_event ev = {.at_ms = at_ms,
+                           .kind = EV_REQUEST,
+                           .node = node - 1,
+                           .other = kind,
+                           .aux = sim->next_request_id + 1};
+    KQ_GUARD(schedule_copy(sim, &ev, payload, len));
+    *request_id = ++sim->next_request_id;
+    return KQ_OK;
+}
+
+enum kq_err kq_sim_inject_at(struct kq_sim *sim, uint64_t at_ms, uint32_t src, uint32_t dst,
+                             uint16_t frame_type, const uint8_t *payload, size_t len)
+{
+    KQ_ASSERT(sim != NULL && (payload != NULL || len == 0));
+    KQ_ENSURE(id_ok(sim, src) && id_ok(sim, dst) && src != dst, KQ_ERR_INVALID_ARG);
+    KQ_ENSURE(at_ms >= sim->now_ms, KQ_ERR_INVALID_ARG);
+    struct sim_event ev = {.at_ms = at_ms,
+                           .kind = EV_INJECT,
+                           .node = dst - 1,
+                           .other = src - 1,
+                           .frame_type = frame_type};
+    KQ_GUARD(schedule_copy(sim, &ev, payload, len));
+    sim->stats.injected++;
+    return KQ_OK;
+}
+
+uint64_t kq_sim_history_count(const struct kq_sim *sim)
+{
+    return sim->msg_seq;
+}
+
+enum kq_err kq_sim_history_get(const struct kq_sim *sim, uint64_t seq, struct kq_sim_msg *out)
+{
+    KQ_ASSERT(sim != NULL && out != NULL);
+    KQ_ENSURE(sim->cfg.history > 0 && seq < sim->msg_seq, KQ_ERR_NOT_FOUND);
+    KQ_ENSURE(sim->msg_seq - seq <= sim->cfg.history, KQ_ERR_NOT_FOUND);
+    const struct sim_hist *h = &sim->hist[seq % sim->cfg.history];
+    KQ_ENSURE(h->m.seq == seq && (h->m.len == 0 || h->copy != NULL), KQ_ERR_NOT_FOUND);
+    *out = h->m;
+    return KQ_OK;
+}
+
+enum kq_err kq_sim_replay_at(struct kq_sim *sim, uint64_t at_ms, uint64_t seq, uint32_t dst)
+{
+    struct kq_sim_msg m;
+    KQ_GUARD(kq_sim_history_get(sim, seq, &m));
+    return kq_sim_inject_at(sim, at_ms, m.src, dst != 0 ? dst : m.dst, m.frame_type, m.payload,
+                            m.len);
 }

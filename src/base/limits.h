@@ -54,11 +54,13 @@ _Static_assert(KQ_DKG_MAX_PARTICIPANTS <= KQ_MAX_PARTICIPANTS, "a DKG committee 
 #define KQ_SIM_MAX_EVENTS (1u << 20)
 /* Timers one simulated node may hold armed at once (a core uses a handful of ids). */
 #define KQ_SIM_MAX_TIMERS 64
-/* Records on one simulated disk, and the bytes of one record's value. */
-#define KQ_SIM_MAX_RECORDS      4096
-#define KQ_SIM_MAX_RECORD_BYTES (1024 * 1024)
-/* Writes issued but not yet durable on one simulated disk (write-back drains them). */
-#define KQ_SIM_MAX_PENDING_WRITES 4096
+/* Records on one simulated disk (the ledger keeps every block and state entry; a hash map, memory
+ * as used), and the bytes of one record's value (as the runtime's store). */
+#define KQ_SIM_MAX_RECORDS      (1u << 20)
+#define KQ_SIM_MAX_RECORD_BYTES KQ_STORE_MAX_VALUE_BYTES
+/* Writes issued but not yet durable on one simulated disk (write-back drains them): 256 steps of
+ * KQ_CORE_MAX_ACTIONS writes each, a write-back period of a busy ledger node. */
+#define KQ_SIM_MAX_PENDING_WRITES 65536
 /* Partitions and link cuts one simulation may schedule. */
 #define KQ_SIM_MAX_FAULTS 256
 _Static_assert(KQ_MAX_NODES >= 2 && KQ_MAX_NODES <= 65536, "a few peers, small tables");
@@ -260,5 +262,18 @@ _Static_assert(KQ_LEDGER_WEIGHT_FLOOR >= 1 && KQ_LEDGER_WEIGHT_FLOOR <= KQ_LEDGE
                "every validator keeps a slot");
 _Static_assert(KQ_LEDGER_SCHEDULE_WINDOW <= 64, "participation fits a u64 bitmap per validator");
 _Static_assert(KQ_LEDGER_ROUND_WINDOW >= 4, "the current round, a POL round and rounds ahead");
+
+/* --- Simulator: requests, clocks, adversary (sim/) --- */
+/* Local requests open (stepped, unanswered) on one simulated node: as the runtime's bound of 4096
+ * in flight, past which the simulator answers KQ_ERR_BUSY. */
+#define KQ_SIM_MAX_OPEN_REQUESTS 4096
+/* Clock skew between a simulated node and true time: a day covers any misconfigured NTP. */
+#define KQ_SIM_MAX_CLOCK_SKEW_MS (24u * 3600 * 1000)
+/* Clock rate error: 10% is far beyond real crystals (50 ppm), and every clock still moves forward. */
+#define KQ_SIM_MAX_CLOCK_DRIFT_PPM 100000
+/* Messages the replay history keeps (each with its payload copy): the caller sizes the ring. */
+#define KQ_SIM_MAX_HISTORY 65536
+_Static_assert(KQ_SIM_MAX_CLOCK_DRIFT_PPM < 1000000, "a drifting clock still moves forward");
+_Static_assert(KQ_SIM_MAX_RECORDS < 0xffffffffu / 2, "record slots are u32 indexes, half full");
 
 #endif
