@@ -269,7 +269,7 @@ _Static_assert(KQ_LEDGER_ROUND_WINDOW >= 4, "the current round, a POL round and 
 #define KQ_SIM_MAX_OPEN_REQUESTS 4096
 /* Clock skew between a simulated node and true time: a day covers any misconfigured NTP. */
 #define KQ_SIM_MAX_CLOCK_SKEW_MS (24u * 3600 * 1000)
-/* Clock rate error: 10% is far beyond real crystals (50 ppm), and every clock still moves forward. */
+/* Clock rate error: 10% is far beyond real crystals (50 ppm), and clocks still move forward. */
 #define KQ_SIM_MAX_CLOCK_DRIFT_PPM 100000
 /* Messages the replay history keeps (each with its payload copy): the caller sizes the ring. */
 #define KQ_SIM_MAX_HISTORY 65536

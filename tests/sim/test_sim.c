@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/limits.h"
 #include "sim.h"
+#include "sim_store.h"
 
 /* ---- a small core driven by its config ---- */
 
@@ -658,6 +659,69 @@ static void test_scale_restore_order(void **state)
     kq_sim_free(sim);
 }
 
+/* The record map against a naive table: random puts, overwrites and erases on a small key space,
+ * two thirds of whose keys hash to the last 8 of 1024 slots (long probe runs, backward shifts
+ * across the wrap-around), then key order. */
+static void test_store_reference(void **state)
+{
+    (void)state;
+    enum { KEYS = 300 };
+    struct sim_store s = {0};
+    bool has[KEYS] = {false};
+    uint64_t val[KEYS] = {0};
+    uint32_t names[KEYS];
+    for (uint32_t c = 0, k = 0; k < KEYS; c++) { /* keys homing at the end of the table */
+        struct sim_record rec;
+        char key[16];
+        snprintf(key, sizeof key, "%u", c);
+        assert_int_equal(sim_record_make(&rec, key, NULL, 0), KQ_OK);
+        if (k >= 2 * KEYS / 3 || (rec.h & 1023) >= 1016)
+            names[k++] = c;
+        sim_record_free(&rec);
+    }
+    assert_int_equal(sim_store_reserve(&s, 512, 512), KQ_OK); /* 1024 slots, fixed */
+    assert_int_equal(s.n_slots, 1024);
+    struct kq_sim_rng r;
+    kq_sim_rng_seed(&r, 4);
+    for (int op = 0; op < 200000; op++) {
+        uint32_t k = (uint32_t)kq_sim_rng_range(&r, 0, KEYS - 1);
+        char key[16];
+        snprintf(key, sizeof key, "%u", names[k]);
+        if (kq_sim_rng_chance(&r, KQ_SIM_PPM / 2)) {
+            uint64_t v = kq_sim_rng_next(&r);
+            struct sim_record rec;
+            assert_int_equal(sim_record_make(&rec, key, (const uint8_t *)&v, sizeof v), KQ_OK);
+            assert_int_equal(sim_store_reserve(&s, s.n + 1, KEYS), KQ_OK);
+            assert_int_equal(s.n_slots, 1024);
+            sim_store_put(&s, &rec);
+            assert_null(rec.key);
+            has[k] = true;
+            val[k] = v;
+        } else {
+            sim_store_erase(&s, key);
+            has[k] = false;
+        }
+        uint32_t q = (uint32_t)kq_sim_rng_range(&r, 0, KEYS - 1);
+        snprintf(key, sizeof key, "%u", names[q]);
+        const struct sim_record *got = sim_store_get(&s, key);
+        assert_true((got != NULL) == has[q]);
+        assert_true(got == NULL || (got->len == 8 && memcmp(got->value, &val[q], 8) == 0));
+    }
+    size_t count = 0;
+    for (int k = 0; k < KEYS; k++)
+        count += has[k] ? 1 : 0;
+    assert_int_equal(s.n, count);
+    const struct sim_record **sorted;
+    size_t n;
+    assert_int_equal(sim_store_sorted(&s, &sorted, &n), KQ_OK);
+    assert_int_equal(n, count);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(sorted[i - 1]->key, sorted[i]->key) < 0);
+    free(sorted);
+    assert_int_equal(sim_store_reserve(&s, KEYS + 1, KEYS), KQ_ERR_LIMIT);
+    sim_store_free(&s);
+}
+
 /* ---- 5. the Byzantine hook ---- */
 
 enum adv_mode { ADV_NONE, ADV_WITHHOLD, ADV_REWRITE, ADV_FORK, ADV_DELAY, ADV_BAD, ADV_RANDOM };
@@ -919,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_split_writes_caught),
         cmocka_unit_test(test_scale_full_disk),
         cmocka_unit_test(test_scale_restore_order),
+        cmocka_unit_test(test_store_reference),
         cmocka_unit_test(test_intercept_withhold),
         cmocka_unit_test(test_intercept_rewrite),
         cmocka_unit_test(test_intercept_fork),
