@@ -1,0 +1,1500 @@
+/* The ledger's consensus core: Tendermint's algorithm (docs/ledger.md) as events in, actions out.
+ * Invariants: height = committed blocks + 1; a signed vote or proposal waits in the outbox until
+ * the safety record holding it is durable; the last signed vote of each type only grows in
+ * (height, round), so no two votes for one (h, r, type) differ; chain[i] holds block i + 1 with a
+ * verified certificate and the application state is the result of applying all of them. */
+#include "ledger/replica.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/limits.h"
+#include "wire/ledger_msg.h"
+
+#define RP_MAGIC     0x6b712d6c65646731ULL /* "kq-ledg1": the state was initialised */
+#define MAXV         KQ_LEDGER_MAX_VALIDATORS
+#define NROUNDS      KQ_LEDGER_ROUND_WINDOW
+#define RP_MAX_PEERS (KQ_MAX_NODES - 1)
+#define OUTBOX       16
+#define N_TIMERS     6
+/* Rules fired by one event: each fires at most once per round step, and a commit ends the loop. */
+#define MAX_PROGRESS 64
+/* version, height, round, step, locked round, locked hash, proposed round, two optional votes */
+#define SAFETY_BYTES (1 + 8 + 4 + 1 + 4 + 32 + 4 + 2 * (1 + KQ_VOTE_BYTES))
+
+KQ_STATIC_ASSERT(MAXV % 8 == 0, "signer bitmaps are whole bytes");
+KQ_STATIC_ASSERT(sizeof(KQ_REPLICA_BLOCK_PREFIX) + 20 <= KQ_CORE_MAX_RECORD_KEY, "key fits");
+
+enum rp_step { STEP_NEW_HEIGHT = 0, STEP_PROPOSE = 1, STEP_PREVOTE = 2, STEP_PRECOMMIT = 3 };
+
+/* Votes and the proposal of one round of the height in progress. */
+struct rp_round {
+    bool used;
+    uint32_t round;
+    bool has_prevote[MAXV];
+    bool has_precommit[MAXV];
+    struct kq_vote prevote[MAXV];
+    struct kq_vote precommit[MAXV];
+    bool has_proposal; /* the first signed proposal of the round's proposer */
+    uint32_t pol_round;
+    uint8_t *raw; /* the encoded block (owned) */
+    size_t raw_len;
+    struct kq_block *block; /* decoded from raw (owned) */
+    kq_hash hash;
+    bool valid;
+    void *post;           /* app state after the block, if valid (owned) */
+    enum kq_err *results; /* per tx, if valid (owned) */
+    bool polka_done;      /* rule 3 fired */
+    bool prevote_timer;   /* PREVOTE timeout armed */
+    bool precommit_timer; /* PRECOMMIT timeout armed */
+};
+
+struct rp_block { /* a committed block */
+    uint8_t *rec; /* block response encoding: the block and its certificate (owned) */
+    size_t rec_len;
+    kq_hash hash;
+    uint64_t time_ms;
+    uint8_t signers[MAXV / 8]; /* validators (by index) in the block's last_commit */
+};
+
+struct rp_tx {
+    uint8_t *data;
+    size_t len;
+    kq_hash id;
+    uint64_t expiry;
+};
+
+struct rp_waiter {
+    uint64_t request_id;
+    kq_hash id;
+    uint64_t expiry;
+};
+
+/* What must survive a crash before anything signed leaves. */
+struct rp_safety {
+    uint64_t height;
+    uint32_t round;
+    uint8_t step;
+    uint32_t locked_round;
+    kq_hash locked_hash;
+    uint32_t proposed_round;
+    bool has_prevote;
+    bool has_precommit;
+    struct kq_vote prevote; /* the last signed of each type */
+    struct kq_vote precommit;
+};
+
+struct rp_out { /* a signed message waiting for its safety record (token 0: this step's) */
+    bool used;
+    uint64_t token;
+    uint16_t type;
+    uint8_t *payload;
+    size_t len;
+};
+
+struct rp_state {
+    uint64_t magic;
+    uint32_t self;
+    size_t n_peers;
+    uint32_t peers[RP_MAX_PEERS];
+    struct kq_replica_config cfg;
+    struct kq_valset vs;
+    kq_hash valset_hash;
+    int32_t self_index; /* -1: not a validator */
+    bool started;
+    uint64_t wall_ms;
+    struct rp_block *chain; /* chain[0..chain_len): blocks 1..chain_len */
+    size_t chain_len, chain_cap;
+    void *app_state;
+    uint64_t height;
+    uint32_t round;
+    uint8_t step;
+    uint32_t locked_round, valid_round;
+    kq_hash locked_hash, valid_hash;
+    uint32_t weights[MAXV];
+    kq_hash seed;
+    struct rp_round rounds[NROUNDS];
+    struct rp_safety safety;
+    bool safety_dirty;
+    bool restored_safety;
+    uint64_t next_token;
+    struct rp_out outbox[OUTBOX];
+    uint64_t timer_h[N_TIMERS];
+    uint32_t timer_r[N_TIMERS];
+    uint64_t sync_height; /* highest height a peer showed it is working on */
+    uint32_t sync_peer;
+    uint64_t sync_asked; /* height requested and not yet answered; 0: none */
+    struct rp_tx *pool;
+    size_t pool_n, pool_bytes;
+    struct rp_waiter *waiters;
+    size_t n_waiters;
+};
+
+static struct rp_state *state_of(void *state)
+{
+    struct rp_state *st = state;
+    KQ_ASSERT(st != NULL && st->magic == RP_MAGIC);
+    KQ_ASSERT(st->chain_len <= st->chain_cap && st->chain_len <= KQ_LEDGER_MAX_CHAIN_BLOCKS);
+    return st;
+}
+
+static const struct rp_state *cstate_of(const void *state)
+{
+    return state_of((void *)(uintptr_t)state);
+}
+
+/* ---- small helpers ---- */
+
+static uint32_t quorum(const struct rp_state *st)
+{
+    return kq_valset_quorum(&st->vs);
+}
+
+static uint32_t proposer_of(const struct rp_state *st, uint32_t round)
+{
+    return kq_valset_proposer(&st->vs, st->weights, &st->seed, round);
+}
+
+static uint64_t timeout_of(const struct rp_state *st, uint64_t base)
+{
+    return base + (uint64_t)st->round * st->cfg.delta_ms;
+}
+
+static enum kq_err arm(struct rp_state *st, struct kq_actions *out, uint32_t timer, uint64_t after)
+{
+    KQ_ASSERT(timer < N_TIMERS);
+    st->timer_h[timer] = st->height;
+    st->timer_r[timer] = st->round;
+    return kq_actions_timer(out, timer, after);
+}
+
+static bool is_peer(const struct rp_state *st, uint32_t id)
+{
+    for (size_t i = 0; i < st->n_peers; i++)
+        if (st->peers[i] == id)
+            return true;
+    return false;
+}
+
+static void slot_clear(struct rp_state *st, struct rp_round *s)
+{
+    if (s->post != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, s->post);
+    free(s->raw);
+    free(s->block);
+    free(s->results);
+    memset(s, 0, sizeof *s);
+}
+
+static bool slot_protected(const struct rp_state *st, uint32_t r)
+{
+    return r == st->round || r == st->locked_round || r == st->valid_round;
+}
+
+/* The slot of round r, made if `create` (evicting an old round first, else the farthest future
+ * round beyond r); NULL if none can be had. */
+static struct rp_round *slot_get(struct rp_state *st, uint32_t r, bool create)
+{
+    struct rp_round *free_slot = NULL, *old = NULL, *far = NULL;
+    for (size_t i = 0; i < NROUNDS; i++) {
+        struct rp_round *s = &st->rounds[i];
+        if (s->used && s->round == r)
+            return s;
+        if (!s->used) {
+            free_slot = free_slot != NULL ? free_slot : s;
+        } else if (!slot_protected(st, s->round)) {
+            if (s->round < st->round && (old == NULL || s->round < old->round))
+                old = s;
+            if (s->round > r && s->round > st->round && (far == NULL || s->round > far->round))
+                far = s;
+        }
+    }
+    if (!create)
+        return NULL;
+    struct rp_round *s = free_slot != NULL ? free_slot : (old != NULL ? old : far);
+    if (s == NULL)
+        return NULL;
+    slot_clear(st, s);
+    s->used = true;
+    s->round = r;
+    s->pol_round = KQ_ROUND_NONE;
+    return s;
+}
+
+static uint32_t count_prevotes(const struct rp_state *st, const struct rp_round *s,
+                               const kq_hash *h)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < st->vs.n; i++)
+        if (s->has_prevote[i] &&
+            (h == NULL ? !s->prevote[i].has_block
+                       : s->prevote[i].has_block && kq_hash_eq(&s->prevote[i].block, h)))
+            n++;
+    return n;
+}
+
+static uint32_t count_precommits(const struct rp_state *st, const struct rp_round *s,
+                                 const kq_hash *h)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < st->vs.n; i++)
+        if (s->has_precommit[i] && s->precommit[i].has_block &&
+            kq_hash_eq(&s->precommit[i].block, h))
+            n++;
+    return n;
+}
+
+static uint32_t count_any(const struct rp_state *st, const struct rp_round *s, bool prevotes,
+                          bool precommits)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < st->vs.n; i++)
+        if ((prevotes && s->has_prevote[i]) || (precommits && s->has_precommit[i]))
+            n++;
+    return n;
+}
+
+/* ---- safety record ---- */
+
+static void put_ok(enum kq_err err)
+{
+    KQ_ASSERT(err == KQ_OK); /* fixed-size records in buffers sized for them */
+}
+
+static size_t safety_encode(const struct rp_safety *s, uint8_t *mem)
+{
+    struct kq_buf b;
+    kq_buf_writer(&b, mem, SAFETY_BYTES);
+    put_ok(kq_buf_put_u8(&b, 1));
+    put_ok(kq_buf_put_u64(&b, s->height));
+    put_ok(kq_buf_put_u32(&b, s->round));
+    put_ok(kq_buf_put_u8(&b, s->step));
+    put_ok(kq_buf_put_u32(&b, s->locked_round));
+    put_ok(kq_buf_put(&b, s->locked_hash.b, KQ_HASH_BYTES));
+    put_ok(kq_buf_put_u32(&b, s->proposed_round));
+    put_ok(kq_buf_put_u8(&b, s->has_prevote ? 1 : 0));
+    if (s->has_prevote)
+        put_ok(kq_vote_encode(&s->prevote, &b));
+    put_ok(kq_buf_put_u8(&b, s->has_precommit ? 1 : 0));
+    if (s->has_precommit)
+        put_ok(kq_vote_encode(&s->precommit, &b));
+    return kq_buf_len(&b);
+}
+
+static enum kq_err safety_vote_read(struct kq_buf *b, bool *has, struct kq_vote *v, uint8_t type)
+{
+    uint8_t flag = 0;
+    const uint8_t *p = NULL;
+    KQ_GUARD(kq_buf_get_u8(b, &flag));
+    KQ_ENSURE(flag <= 1, KQ_ERR_FORMAT);
+    *has = flag == 1;
+    if (!*has)
+        return KQ_OK;
+    KQ_GUARD(kq_buf_get_ptr(b, &p, KQ_VOTE_BYTES));
+    KQ_GUARD(kq_vote_decode(v, p, KQ_VOTE_BYTES));
+    KQ_ENSURE(v->type == type, KQ_ERR_FORMAT);
+    return KQ_OK;
+}
+
+static enum kq_err safety_decode(struct rp_safety *s, const uint8_t *in, size_t len)
+{
+    struct kq_buf b;
+    uint8_t version = 0;
+    kq_buf_reader(&b, in, len);
+    memset(s, 0, sizeof *s);
+    KQ_GUARD(kq_buf_get_u8(&b, &version));
+    KQ_ENSURE(version == 1, KQ_ERR_VERSION);
+    KQ_GUARD(kq_buf_get_u64(&b, &s->height));
+    KQ_GUARD(kq_buf_get_u32(&b, &s->round));
+    KQ_GUARD(kq_buf_get_u8(&b, &s->step));
+    KQ_GUARD(kq_buf_get_u32(&b, &s->locked_round));
+    KQ_GUARD(kq_buf_get(&b, s->locked_hash.b, KQ_HASH_BYTES));
+    KQ_GUARD(kq_buf_get_u32(&b, &s->proposed_round));
+    KQ_GUARD(safety_vote_read(&b, &s->has_prevote, &s->prevote, KQ_VOTE_PREVOTE));
+    KQ_GUARD(safety_vote_read(&b, &s->has_precommit, &s->precommit, KQ_VOTE_PRECOMMIT));
+    KQ_ENSURE(s->step <= STEP_PRECOMMIT && s->height >= 1, KQ_ERR_FORMAT);
+    return kq_buf_expect_end(&b);
+}
+
+/* Persists the safety record once per step if it changed; the step's outbox items wait for it. */
+static enum kq_err flush_safety(struct rp_state *st, struct kq_actions *out)
+{
+    if (!st->safety_dirty)
+        return KQ_OK;
+    uint8_t mem[SAFETY_BYTES];
+    size_t n = safety_encode(&st->safety, mem);
+    uint64_t token = ++st->next_token;
+    KQ_GUARD(kq_actions_persist(out, KQ_REPLICA_SAFETY_RECORD, mem, n, true, token));
+    for (size_t i = 0; i < OUTBOX; i++)
+        if (st->outbox[i].used && st->outbox[i].token == 0)
+            st->outbox[i].token = token;
+    st->safety_dirty = false;
+    return KQ_OK;
+}
+
+/* Queues a signed message (payload owned by the outbox). A full outbox drops its oldest entry:
+ * not sending something signed is always safe. */
+static void outbox_push(struct rp_state *st, uint16_t type, uint8_t *payload, size_t len)
+{
+    struct rp_out *slot = NULL;
+    for (size_t i = 0; i < OUTBOX && slot == NULL; i++)
+        if (!st->outbox[i].used)
+            slot = &st->outbox[i];
+    if (slot == NULL) {
+        slot = &st->outbox[0];
+        for (size_t i = 1; i < OUTBOX; i++)
+            if (st->outbox[i].token != 0 && st->outbox[i].token < slot->token)
+                slot = &st->outbox[i];
+        free(slot->payload);
+    }
+    *slot = (struct rp_out){.used = true, .token = 0, .type = type, .payload = payload, .len = len};
+    st->safety_dirty = true;
+}
+
+/* ---- signing ---- */
+
+static void sign_guard(bool has, const struct kq_vote *last, uint64_t h, uint32_t r)
+{
+    /* the core's central safety invariant: never a second vote of a type for one (h, r) */
+    KQ_ASSERT(!has || last->height < h || (last->height == h && last->round < r));
+}
+
+static enum kq_err sign_vote(struct rp_state *st, uint8_t type, const kq_hash *block)
+{
+    KQ_ASSERT(st->self_index >= 0);
+    struct kq_vote v = {.type = type,
+                        .height = st->height,
+                        .round = st->round,
+                        .has_block = block != NULL,
+                        .timestamp_ms = st->wall_ms,
+                        .validator = st->self};
+    if (block != NULL)
+        v.block = *block;
+    struct rp_safety *s = &st->safety;
+    if (type == KQ_VOTE_PREVOTE) {
+        sign_guard(s->has_prevote, &s->prevote, v.height, v.round);
+    } else {
+        sign_guard(s->has_precommit, &s->precommit, v.height, v.round);
+    }
+    kq_vote_sign(&v, &st->cfg.chain_id, &st->cfg.crypto);
+    uint8_t *payload = malloc(KQ_VOTE_BYTES);
+    KQ_ENSURE(payload != NULL, KQ_ERR_NOMEM);
+    struct kq_buf b;
+    kq_buf_writer(&b, payload, KQ_VOTE_BYTES);
+    put_ok(kq_vote_encode(&v, &b));
+    if (type == KQ_VOTE_PREVOTE) {
+        s->has_prevote = true;
+        s->prevote = v;
+    } else {
+        s->has_precommit = true;
+        s->precommit = v;
+    }
+    s->height = st->height;
+    s->round = st->round;
+    s->step = st->step;
+    s->locked_round = st->locked_round;
+    s->locked_hash = st->locked_hash;
+    outbox_push(st, KQ_FRAME_LEDGER_VOTE, payload, KQ_VOTE_BYTES);
+    return KQ_OK;
+}
+
+static enum kq_err do_prevote(struct rp_state *st, const kq_hash *block)
+{
+    st->step = STEP_PREVOTE;
+    return sign_vote(st, KQ_VOTE_PREVOTE, block);
+}
+
+static enum kq_err do_precommit(struct rp_state *st, const kq_hash *block)
+{
+    st->step = STEP_PRECOMMIT;
+    return sign_vote(st, KQ_VOTE_PRECOMMIT, block);
+}
+
+/* ---- blocks ---- */
+
+static const struct rp_block *tip(const struct rp_state *st)
+{
+    return st->chain_len == 0 ? NULL : &st->chain[st->chain_len - 1];
+}
+
+static uint64_t expected_time(const struct rp_state *st, const struct kq_cert *last_commit)
+{
+    if (st->height == 1)
+        return st->cfg.genesis_time_ms + 1;
+    uint64_t t = kq_cert_median_time(last_commit), parent = tip(st)->time_ms;
+    return t > parent ? t : parent + 1;
+}
+
+/* The header checks of a block for the height in progress (not the execution). */
+static bool header_ok(const struct rp_state *st, const struct kq_block *b)
+{
+    const struct kq_header *h = &b->header;
+    kq_hash zero = {{0}}, root, ch;
+    if (!kq_hash_eq(&h->chain_id, &st->cfg.chain_id) || h->height != st->height ||
+        h->proposer != proposer_of(st, h->round) ||
+        !kq_hash_eq(&h->valset_hash, &st->valset_hash) ||
+        !kq_hash_eq(&h->next_valset_hash, &st->valset_hash))
+        return false;
+    if (st->height == 1) {
+        if (!kq_hash_eq(&h->parent, &zero) || !kq_hash_eq(&h->last_commit_hash, &zero))
+            return false;
+    } else {
+        if (!kq_hash_eq(&h->parent, &tip(st)->hash) ||
+            kq_cert_verify(&b->last_commit, &st->cfg.chain_id, st->height - 1, &tip(st)->hash,
+                           &st->vs, &st->cfg.crypto) != KQ_OK)
+            return false;
+        kq_cert_hash(&b->last_commit, &ch);
+        if (!kq_hash_eq(&ch, &h->last_commit_hash))
+            return false;
+    }
+    if (h->time_ms != expected_time(st, &b->last_commit))
+        return false;
+    return kq_block_tx_root(b, &root) == KQ_OK && kq_hash_eq(&root, &h->tx_root);
+}
+
+/* Whether b is a valid next block; if so *post and *results (owned by the caller) hold its
+ * execution. Errors are the application's failures only. */
+static enum kq_err check_block(struct rp_state *st, const struct kq_block *b, bool *valid,
+                               void **post, enum kq_err **results)
+{
+    *valid = false;
+    *post = NULL;
+    *results = NULL;
+    if (!header_ok(st, b))
+        return KQ_OK;
+    enum kq_err *res = calloc(b->n_txs + 1, sizeof *res);
+    KQ_ENSURE(res != NULL, KQ_ERR_NOMEM);
+    kq_hash root;
+    void *p = NULL;
+    enum kq_err err = st->cfg.app->apply_block(st->cfg.app->ctx, st->app_state, st->height,
+                                               b->header.time_ms, b->txs, b->n_txs, &p, &root, res);
+    if (err != KQ_OK) {
+        free(res);
+        return err;
+    }
+    if (!kq_hash_eq(&root, &b->header.state_root)) {
+        st->cfg.app->release(st->cfg.app->ctx, p);
+        free(res);
+        return KQ_OK;
+    }
+    *valid = true;
+    *post = p;
+    *results = res;
+    return KQ_OK;
+}
+
+static void schedule(struct rp_state *st)
+{
+    uint64_t h = st->height, s = h > KQ_LEDGER_SCHEDULE_LAG ? h - KQ_LEDGER_SCHEDULE_LAG : 0;
+    uint32_t counts[MAXV] = {0};
+    struct kq_hasher hs;
+    kq_hasher_init(&hs, "kq-ledger-v1/schedule");
+    kq_hasher_put_u64(&hs, h);
+    if (s == 0) {
+        kq_hasher_put(&hs, st->cfg.chain_id.b, KQ_HASH_BYTES);
+    } else {
+        KQ_ASSERT(s <= st->chain_len);
+        kq_hasher_put(&hs, st->chain[s - 1].hash.b, KQ_HASH_BYTES);
+        uint64_t from = s > KQ_LEDGER_SCHEDULE_WINDOW ? s - KQ_LEDGER_SCHEDULE_WINDOW + 1 : 1;
+        for (uint64_t k = from; k <= s; k++)
+            for (uint32_t i = 0; i < st->vs.n; i++)
+                if (st->chain[k - 1].signers[i / 8] & (1u << (i % 8)))
+                    counts[i]++;
+    }
+    kq_hasher_final(&hs, &st->seed);
+    kq_valset_weights(&st->vs, counts, st->weights);
+}
+
+/* ---- mempool and requests ---- */
+
+static enum kq_err reply_waiters(struct rp_state *st, struct kq_actions *out, const kq_hash *id,
+                                 enum kq_err status, uint64_t height, enum kq_err result)
+{
+    uint8_t mem[KQ_LEDGER_REPLY_BYTES];
+    struct kq_buf b;
+    kq_buf_writer(&b, mem, sizeof mem);
+    put_ok(kq_buf_put(&b, id->b, KQ_HASH_BYTES));
+    put_ok(kq_buf_put_u64(&b, height));
+    put_ok(kq_buf_put_u32(&b, (uint32_t)result));
+    for (size_t i = 0; i < st->n_waiters;) {
+        if (!kq_hash_eq(&st->waiters[i].id, id)) {
+            i++;
+            continue;
+        }
+        size_t n = status == KQ_OK ? sizeof mem : 0;
+        KQ_GUARD(kq_actions_reply(out, st->waiters[i].request_id, status, mem, n));
+        st->waiters[i] = st->waiters[--st->n_waiters];
+    }
+    return KQ_OK;
+}
+
+static void pool_remove(struct rp_state *st, size_t i)
+{
+    KQ_ASSERT(i < st->pool_n && st->pool_bytes >= st->pool[i].len);
+    st->pool_bytes -= st->pool[i].len;
+    free(st->pool[i].data);
+    memmove(&st->pool[i], &st->pool[i + 1], (st->pool_n - i - 1) * sizeof st->pool[0]);
+    st->pool_n--;
+}
+
+static bool pool_find(const struct rp_state *st, const kq_hash *id, size_t *at)
+{
+    for (size_t i = 0; i < st->pool_n; i++)
+        if (kq_hash_eq(&st->pool[i].id, id)) {
+            *at = i;
+            return true;
+        }
+    return false;
+}
+
+/* Admits tx (copied) to the mempool after the app's check. Already there: KQ_OK. */
+static enum kq_err pool_add(struct rp_state *st, const uint8_t *tx, size_t len, kq_hash *id)
+{
+    uint64_t expiry = UINT64_MAX;
+    size_t at;
+    KQ_ENSURE(len >= 1 && len <= KQ_LEDGER_TX_MAX_BYTES, KQ_ERR_LIMIT);
+    kq_block_tx_id(tx, len, id);
+    if (pool_find(st, id, &at))
+        return KQ_OK;
+    KQ_GUARD(st->cfg.app->check_tx(st->cfg.app->ctx, st->app_state, st->height, tx, len, &expiry));
+    KQ_ENSURE(expiry >= st->height, KQ_ERR_TIMEOUT);
+    KQ_ENSURE(st->pool_n < KQ_LEDGER_MEMPOOL_MAX_TXS, KQ_ERR_BUSY);
+    KQ_ENSURE(st->pool_bytes + len <= KQ_LEDGER_MEMPOOL_MAX_BYTES, KQ_ERR_BUSY);
+    uint8_t *copy = malloc(len);
+    KQ_ENSURE(copy != NULL, KQ_ERR_NOMEM);
+    memcpy(copy, tx, len);
+    st->pool[st->pool_n++] = (struct rp_tx){copy, len, *id, expiry};
+    st->pool_bytes += len;
+    return KQ_OK;
+}
+
+static enum kq_err on_request(struct rp_state *st, const struct kq_event *ev,
+                              struct kq_actions *out)
+{
+    kq_hash id;
+    bool wait = ev->request_kind == KQ_LEDGER_REQ_SUBMIT;
+    if (!wait && ev->request_kind != KQ_LEDGER_REQ_SUBMIT_ASYNC)
+        return kq_actions_reply(out, ev->request_id, KQ_ERR_INVALID_ARG, NULL, 0);
+    if (wait && st->n_waiters >= KQ_LEDGER_MAX_WAITING_REQUESTS)
+        return kq_actions_reply(out, ev->request_id, KQ_ERR_BUSY, NULL, 0);
+    size_t before = st->pool_n;
+    enum kq_err err = pool_add(st, ev->payload, ev->payload_len, &id);
+    if (err != KQ_OK)
+        return kq_actions_reply(out, ev->request_id, err, NULL, 0);
+    if (st->pool_n > before) {
+        uint8_t *msg = malloc(1 + ev->payload_len);
+        KQ_ENSURE(msg != NULL, KQ_ERR_NOMEM);
+        struct kq_buf b;
+        kq_buf_writer(&b, msg, 1 + ev->payload_len);
+        put_ok(kq_tx_msg_encode(ev->payload, ev->payload_len, &b));
+        err = kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_TX, msg, kq_buf_len(&b));
+        free(msg);
+        KQ_GUARD(err);
+    }
+    if (!wait)
+        return kq_actions_reply(out, ev->request_id, KQ_OK, id.b, KQ_HASH_BYTES);
+    st->waiters[st->n_waiters++] =
+        (struct rp_waiter){ev->request_id, id, st->pool[st->pool_n - 1].expiry};
+    if (pool_find(st, &id, &before))
+        st->waiters[st->n_waiters - 1].expiry = st->pool[before].expiry;
+    return KQ_OK;
+}
+
+/* Drops what can no longer commit at the height in progress. */
+static enum kq_err expire(struct rp_state *st, struct kq_actions *out)
+{
+    for (size_t i = 0; i < st->n_waiters;) {
+        if (st->waiters[i].expiry >= st->height) {
+            i++;
+            continue;
+        }
+        KQ_GUARD(kq_actions_reply(out, st->waiters[i].request_id, KQ_ERR_TIMEOUT, NULL, 0));
+        st->waiters[i] = st->waiters[--st->n_waiters];
+    }
+    for (size_t i = 0; i < st->pool_n;) {
+        if (st->pool[i].expiry >= st->height)
+            i++;
+        else
+            pool_remove(st, i);
+    }
+    return KQ_OK;
+}
+
+/* ---- committing ---- */
+
+static enum kq_err chain_reserve(struct rp_state *st)
+{
+    KQ_ENSURE(st->chain_len < KQ_LEDGER_MAX_CHAIN_BLOCKS, KQ_ERR_LIMIT);
+    if (st->chain_len < st->chain_cap)
+        return KQ_OK;
+    size_t cap = st->chain_cap == 0 ? 64 : 2 * st->chain_cap;
+    if (cap > KQ_LEDGER_MAX_CHAIN_BLOCKS)
+        cap = KQ_LEDGER_MAX_CHAIN_BLOCKS;
+    struct rp_block *c = realloc(st->chain, cap * sizeof *c);
+    KQ_ENSURE(c != NULL, KQ_ERR_NOMEM);
+    memset(c + st->chain_cap, 0, (cap - st->chain_cap) * sizeof *c);
+    st->chain = c;
+    st->chain_cap = cap;
+    return KQ_OK;
+}
+
+/* Appends the block (rec owned by the chain from here) and moves the app state to post. */
+static void chain_append(struct rp_state *st, uint8_t *rec, size_t rec_len,
+                         const struct kq_block *b, const kq_hash *hash, void *post)
+{
+    KQ_ASSERT(st->chain_len < st->chain_cap && b->header.height == st->chain_len + 1);
+    struct rp_block *e = &st->chain[st->chain_len++];
+    memset(e, 0, sizeof *e);
+    e->rec = rec;
+    e->rec_len = rec_len;
+    e->hash = *hash;
+    e->time_ms = b->header.time_ms;
+    for (uint32_t i = 0; b->has_last_commit && i < b->last_commit.count; i++) {
+        int32_t idx = kq_valset_index(&st->vs, b->last_commit.sigs[i].validator);
+        KQ_ASSERT(idx >= 0);
+        e->signers[idx / 8] = (uint8_t)(e->signers[idx / 8] | (1u << (idx % 8)));
+    }
+    if (st->app_state != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, st->app_state);
+    st->app_state = post;
+}
+
+static void reset_height(struct rp_state *st)
+{
+    for (size_t i = 0; i < NROUNDS; i++)
+        slot_clear(st, &st->rounds[i]);
+    st->height = st->chain_len + 1;
+    st->round = 0;
+    st->step = STEP_NEW_HEIGHT;
+    st->locked_round = st->valid_round = KQ_ROUND_NONE;
+    memset(&st->locked_hash, 0, sizeof st->locked_hash);
+    memset(&st->valid_hash, 0, sizeof st->valid_hash);
+    schedule(st);
+}
+
+static enum kq_err maybe_sync(struct rp_state *st, struct kq_actions *out);
+
+/* Commits block b (raw bytes, certificate cert, execution post/results) at the height in
+ * progress: one step persists the block record and the next height's safety record. */
+static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uint8_t *raw,
+                          size_t raw_len, const struct kq_block *b, const kq_hash *hash,
+                          const struct kq_cert *cert, void *post, const enum kq_err *results)
+{
+    KQ_GUARD(chain_reserve(st));
+    size_t cap = 5 + raw_len + KQ_CERT_BYTES(cert->count);
+    uint8_t *rec = malloc(cap);
+    KQ_ENSURE(rec != NULL, KQ_ERR_NOMEM);
+    struct kq_buf w;
+    kq_buf_writer(&w, rec, cap);
+    put_ok(kq_block_resp_encode(raw, raw_len, cert, &w));
+    char key[KQ_CORE_MAX_RECORD_KEY];
+    snprintf(key, sizeof key, "%s%020" PRIu64, KQ_REPLICA_BLOCK_PREFIX, st->height);
+    enum kq_err err = kq_actions_persist(out, key, rec, cap, true, ++st->next_token);
+    if (err == KQ_OK)
+        err = kq_actions_status_data(out, KQ_STATUS_COMMITTED, st->self, st->height, hash->b,
+                                     KQ_HASH_BYTES);
+    if (err != KQ_OK) {
+        free(rec);
+        return err;
+    }
+    uint64_t h = st->height;
+    chain_append(st, rec, cap, b, hash, post);
+    reset_height(st);
+    for (uint32_t i = 0; i < b->n_txs; i++) {
+        kq_hash id;
+        size_t at;
+        kq_block_tx_id(b->txs[i].data, b->txs[i].len, &id);
+        KQ_GUARD(reply_waiters(st, out, &id, KQ_OK, h, results[i]));
+        if (pool_find(st, &id, &at))
+            pool_remove(st, at);
+    }
+    st->safety.height = st->height;
+    st->safety.round = 0;
+    st->safety.step = STEP_NEW_HEIGHT;
+    st->safety.locked_round = KQ_ROUND_NONE;
+    memset(&st->safety.locked_hash, 0, sizeof st->safety.locked_hash);
+    st->safety.proposed_round = KQ_ROUND_NONE;
+    st->safety_dirty = true;
+    KQ_GUARD(expire(st, out));
+    KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_COMMIT, st->cfg.commit_ms));
+    return maybe_sync(st, out);
+}
+
+/* Rule 4 for one round: a valid known block with a quorum of precommits. */
+static enum kq_err commit_round(struct rp_state *st, struct kq_actions *out, struct rp_round *s)
+{
+    struct kq_cert *cert = calloc(1, sizeof *cert);
+    KQ_ENSURE(cert != NULL, KQ_ERR_NOMEM);
+    cert->height = st->height;
+    cert->round = s->round;
+    cert->block = s->hash;
+    for (uint32_t i = 0; i < st->vs.n; i++) {
+        const struct kq_vote *v = &s->precommit[i];
+        if (!s->has_precommit[i] || !v->has_block || !kq_hash_eq(&v->block, &s->hash))
+            continue;
+        struct kq_cert_sig *cs = &cert->sigs[cert->count++];
+        cs->validator = v->validator;
+        cs->timestamp_ms = v->timestamp_ms;
+        memcpy(cs->sig, v->sig, KQ_LEDGER_SIG_BYTES);
+    }
+    KQ_ASSERT(cert->count >= quorum(st));
+    /* the slot's buffers are released by reset_height inside commit: take them first */
+    uint8_t *raw = s->raw;
+    struct kq_block *b = s->block;
+    void *post = s->post;
+    enum kq_err *results = s->results;
+    s->raw = NULL;
+    s->block = NULL;
+    s->post = NULL;
+    s->results = NULL;
+    kq_hash hash = s->hash;
+    enum kq_err err = commit(st, out, raw, s->raw_len, b, &hash, cert, post, results);
+    if (err != KQ_OK && post != NULL && st->app_state != post)
+        st->cfg.app->release(st->cfg.app->ctx, post);
+    free(raw);
+    free(b);
+    free(results);
+    free(cert);
+    return err;
+}
+
+/* ---- block sync ---- */
+
+static void note_ahead(struct rp_state *st, uint32_t peer, uint64_t height)
+{
+    if (height > st->sync_height && peer != st->self) {
+        st->sync_height = height;
+        st->sync_peer = peer;
+    }
+}
+
+static enum kq_err maybe_sync(struct rp_state *st, struct kq_actions *out)
+{
+    if (st->sync_height <= st->height || st->sync_asked == st->height || st->sync_peer == 0)
+        return KQ_OK;
+    uint8_t mem[KQ_BLOCK_REQ_BYTES];
+    struct kq_buf b;
+    kq_buf_writer(&b, mem, sizeof mem);
+    put_ok(kq_block_req_encode(st->height, &b));
+    KQ_GUARD(kq_actions_send(out, st->sync_peer, KQ_FRAME_LEDGER_BLOCK_REQ, mem, sizeof mem));
+    st->sync_asked = st->height;
+    return arm(st, out, KQ_REPLICA_TIMER_SYNC, st->cfg.sync_retry_ms);
+}
+
+static enum kq_err on_block_req(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n,
+                                struct kq_actions *out)
+{
+    uint64_t h;
+    KQ_GUARD(kq_block_req_decode(&h, p, n));
+    if (h > st->chain_len)
+        return KQ_OK;
+    const struct rp_block *e = &st->chain[h - 1];
+    return kq_actions_send(out, peer, KQ_FRAME_LEDGER_BLOCK, e->rec, e->rec_len);
+}
+
+static enum kq_err on_block(struct rp_state *st, const uint8_t *p, size_t n, struct kq_actions *out)
+{
+    const uint8_t *raw;
+    size_t raw_len;
+    bool valid;
+    void *post = NULL;
+    enum kq_err *results = NULL;
+    kq_hash hash;
+    struct kq_cert *cert = calloc(1, sizeof *cert);
+    struct kq_block *b = calloc(1, sizeof *b);
+    enum kq_err err = KQ_ERR_NOMEM;
+    if (cert == NULL || b == NULL)
+        goto out;
+    KQ_TRY(kq_block_resp_decode(&raw, &raw_len, cert, p, n));
+    KQ_TRY(kq_block_decode(b, raw, raw_len));
+    if (b->header.height != st->height) /* stale or early: not an error */
+        goto out;
+    kq_header_hash(&b->header, &hash);
+    KQ_TRY(kq_cert_verify(cert, &st->cfg.chain_id, st->height, &hash, &st->vs, &st->cfg.crypto));
+    KQ_TRY(check_block(st, b, &valid, &post, &results));
+    KQ_CHECK(valid, KQ_ERR_BAD_PROOF); /* certified yet invalid: more than f are faulty */
+    st->sync_asked = 0;
+    err = commit(st, out, raw, raw_len, b, &hash, cert, post, results);
+    if (err == KQ_OK)
+        post = NULL;
+out:
+    if (post != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, post);
+    free(results);
+    free(cert);
+    free(b);
+    return err;
+}
+
+/* ---- proposals and votes ---- */
+
+static enum kq_err store_proposal(struct rp_state *st, const struct kq_proposal *pr,
+                                  struct kq_block *b, const kq_hash *hash)
+{
+    struct rp_round *s = slot_get(st, pr->round, true);
+    if (s == NULL || s->has_proposal) /* outside the window, or a second proposal: ignored */
+        return KQ_OK;
+    uint8_t *raw = malloc(pr->block_len);
+    KQ_ENSURE(raw != NULL, KQ_ERR_NOMEM);
+    memcpy(raw, pr->block, pr->block_len);
+    enum kq_err err = kq_block_decode(b, raw, pr->block_len); /* re-point into our copy */
+    KQ_ASSERT(err == KQ_OK);
+    s->raw = raw;
+    s->raw_len = pr->block_len;
+    s->block = b;
+    s->hash = *hash;
+    s->pol_round = pr->pol_round;
+    s->has_proposal = true;
+    if (b->header.round > pr->round)
+        return KQ_OK; /* stored as invalid */
+    return check_block(st, b, &s->valid, &s->post, &s->results);
+}
+
+static enum kq_err on_proposal(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n)
+{
+    struct kq_proposal pr;
+    kq_hash hash;
+    KQ_GUARD(kq_proposal_decode(&pr, p, n));
+    if (pr.height != st->height) {
+        if (pr.height > st->height)
+            note_ahead(st, peer, pr.height);
+        return KQ_OK;
+    }
+    int32_t idx = kq_valset_index(&st->vs, pr.proposer);
+    KQ_ENSURE(idx >= 0 && pr.proposer == proposer_of(st, pr.round), KQ_ERR_PEER_IDENTITY);
+    struct kq_block *b = calloc(1, sizeof *b);
+    KQ_ENSURE(b != NULL, KQ_ERR_NOMEM);
+    enum kq_err err = kq_block_decode(b, pr.block, pr.block_len);
+    if (err == KQ_OK) {
+        kq_header_hash(&b->header, &hash);
+        err = kq_proposal_verify(&pr, &st->cfg.chain_id, &hash, st->vs.v[idx].pk, &st->cfg.crypto);
+    }
+    if (err == KQ_OK) {
+        struct rp_round *s = slot_get(st, pr.round, false);
+        if (s == NULL || !s->has_proposal) {
+            err = store_proposal(st, &pr, b, &hash);
+            if (slot_get(st, pr.round, false) != NULL && slot_get(st, pr.round, false)->block == b)
+                return err; /* the slot owns b */
+        }
+    }
+    free(b);
+    return err;
+}
+
+static void store_vote(struct rp_state *st, const struct kq_vote *v, int32_t idx)
+{
+    struct rp_round *s = slot_get(st, v->round, true);
+    if (s == NULL)
+        return;
+    bool *has = v->type == KQ_VOTE_PREVOTE ? s->has_prevote : s->has_precommit;
+    struct kq_vote *slot = v->type == KQ_VOTE_PREVOTE ? s->prevote : s->precommit;
+    if (has[idx]) /* a duplicate, or an equivocation (the first stays) */
+        return;
+    has[idx] = true;
+    slot[idx] = *v;
+}
+
+static enum kq_err on_vote(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n)
+{
+    struct kq_vote v;
+    KQ_GUARD(kq_vote_decode(&v, p, n));
+    int32_t idx = kq_valset_index(&st->vs, v.validator);
+    KQ_ENSURE(idx >= 0, KQ_ERR_PEER_IDENTITY);
+    KQ_GUARD(kq_vote_verify(&v, &st->cfg.chain_id, st->vs.v[idx].pk, &st->cfg.crypto));
+    if (v.height != st->height) {
+        if (v.height > st->height)
+            note_ahead(st, peer, v.height);
+        return KQ_OK;
+    }
+    store_vote(st, &v, idx);
+    return KQ_OK;
+}
+
+/* ---- proposing ---- */
+
+static enum kq_err select_txs(struct rp_state *st, struct kq_block *b, struct kq_actions *out)
+{
+    size_t bytes = 0;
+    for (size_t i = 0;
+         i < st->pool_n && b->n_txs < KQ_LEDGER_MAX_BLOCK_TXS - KQ_LEDGER_BLOCK_SYSTEM_TXS;) {
+        struct rp_tx *t = &st->pool[i];
+        uint64_t expiry;
+        enum kq_err err = st->cfg.app->check_tx(st->cfg.app->ctx, st->app_state, st->height,
+                                                t->data, t->len, &expiry);
+        if (err != KQ_OK) { /* no longer valid on the latest state */
+            KQ_GUARD(reply_waiters(st, out, &t->id, err, 0, err));
+            pool_remove(st, i);
+            continue;
+        }
+        if (bytes + t->len > KQ_LEDGER_MAX_BLOCK_TX_BYTES)
+            break;
+        bytes += t->len;
+        b->txs[b->n_txs++] = (struct kq_tx_view){t->data, t->len};
+        i++;
+    }
+    b->header.tx_count = b->n_txs;
+    return kq_block_tx_root(b, &b->header.tx_root);
+}
+
+/* A new block for the height in progress, encoded into *raw (malloc'd). */
+static enum kq_err build_block(struct rp_state *st, struct kq_actions *out, uint8_t **raw,
+                               size_t *raw_len)
+{
+    enum kq_err err;
+    void *post = NULL;
+    enum kq_err *res = NULL;
+    uint8_t *mem = NULL;
+    struct kq_block *b = calloc(1, sizeof *b);
+    KQ_ENSURE(b != NULL, KQ_ERR_NOMEM);
+    struct kq_header *h = &b->header;
+    *h = (struct kq_header){.chain_id = st->cfg.chain_id,
+                            .height = st->height,
+                            .round = st->round,
+                            .proposer = st->self,
+                            .valset_hash = st->valset_hash,
+                            .next_valset_hash = st->valset_hash};
+    if (st->height > 1) {
+        const uint8_t *pb;
+        size_t pl;
+        h->parent = tip(st)->hash;
+        KQ_TRY(kq_block_resp_decode(&pb, &pl, &b->last_commit, tip(st)->rec, tip(st)->rec_len));
+        b->has_last_commit = true;
+        kq_cert_hash(&b->last_commit, &h->last_commit_hash);
+    }
+    h->time_ms = expected_time(st, &b->last_commit);
+    KQ_TRY(select_txs(st, b, out));
+    res = calloc(b->n_txs + 1, sizeof *res);
+    KQ_CHECK(res != NULL, KQ_ERR_NOMEM);
+    KQ_TRY(st->cfg.app->apply_block(st->cfg.app->ctx, st->app_state, st->height, h->time_ms, b->txs,
+                                    b->n_txs, &post, &h->state_root, res));
+    mem = malloc(KQ_BLOCK_MAX_BYTES);
+    KQ_CHECK(mem != NULL, KQ_ERR_NOMEM);
+    struct kq_buf w;
+    kq_buf_writer(&w, mem, KQ_BLOCK_MAX_BYTES);
+    KQ_TRY(kq_block_encode(b, &w));
+    *raw_len = kq_buf_len(&w);
+    *raw = mem;
+    mem = NULL;
+out:
+    if (post != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, post);
+    free(mem);
+    free(res);
+    free(b);
+    return err;
+}
+
+static enum kq_err propose(struct rp_state *st, struct kq_actions *out)
+{
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    uint32_t pol = KQ_ROUND_NONE;
+    struct rp_round *vs =
+        st->valid_round == KQ_ROUND_NONE ? NULL : slot_get(st, st->valid_round, false);
+    if (vs != NULL && vs->has_proposal && kq_hash_eq(&vs->hash, &st->valid_hash)) {
+        raw = malloc(vs->raw_len);
+        KQ_ENSURE(raw != NULL, KQ_ERR_NOMEM);
+        memcpy(raw, vs->raw, vs->raw_len);
+        raw_len = vs->raw_len;
+        pol = st->valid_round;
+    } else {
+        KQ_GUARD(build_block(st, out, &raw, &raw_len));
+    }
+    struct kq_header hd;
+    KQ_ASSERT(kq_header_decode(&hd, raw, KQ_HEADER_BYTES) == KQ_OK);
+    kq_hash hash;
+    kq_header_hash(&hd, &hash);
+    struct kq_proposal pr = {.height = st->height,
+                             .round = st->round,
+                             .pol_round = pol,
+                             .proposer = st->self,
+                             .block = raw,
+                             .block_len = raw_len};
+    kq_proposal_sign(&pr, &st->cfg.chain_id, &hash, &st->cfg.crypto);
+    size_t cap = KQ_PROPOSAL_OVERHEAD + raw_len;
+    uint8_t *payload = malloc(cap);
+    if (payload == NULL) {
+        free(raw);
+        return KQ_ERR_NOMEM;
+    }
+    struct kq_buf w;
+    kq_buf_writer(&w, payload, cap);
+    put_ok(kq_proposal_encode(&pr, &w));
+    free(raw);
+    st->safety.height = st->height;
+    st->safety.round = st->round;
+    st->safety.step = st->step;
+    st->safety.proposed_round = st->round;
+    outbox_push(st, KQ_FRAME_LEDGER_PROPOSAL, payload, cap);
+    return KQ_OK;
+}
+
+static enum kq_err start_round(struct rp_state *st, struct kq_actions *out, uint32_t r)
+{
+    st->round = r;
+    st->step = STEP_PROPOSE;
+    (void)slot_get(st, r, true);
+    bool proposed = st->safety.height == st->height && st->safety.proposed_round != KQ_ROUND_NONE &&
+                    st->safety.proposed_round >= r;
+    if (st->self_index >= 0 && proposer_of(st, r) == st->self && !proposed)
+        KQ_GUARD(propose(st, out));
+    return arm(st, out, KQ_REPLICA_TIMER_PROPOSE, timeout_of(st, st->cfg.propose_ms));
+}
+
+/* ---- the rules ---- */
+
+static enum kq_err rule_decide(struct rp_state *st, struct kq_actions *out, bool *fired)
+{
+    for (size_t i = 0; i < NROUNDS; i++) {
+        struct rp_round *s = &st->rounds[i];
+        if (!s->used)
+            continue;
+        if (s->has_proposal && s->valid && count_precommits(st, s, &s->hash) >= quorum(st)) {
+            *fired = true;
+            return commit_round(st, out, s);
+        }
+        for (uint32_t k = 0; k < st->vs.n; k++) { /* a certified block we lack: fetch it */
+            const struct kq_vote *v = &s->precommit[k];
+            if (s->has_precommit[k] && v->has_block && v->validator != st->self &&
+                count_precommits(st, s, &v->block) >= quorum(st)) {
+                note_ahead(st, v->validator, st->height + 1);
+                return maybe_sync(st, out);
+            }
+        }
+    }
+    return KQ_OK;
+}
+
+static enum kq_err rule_skip(struct rp_state *st, struct kq_actions *out, bool *fired)
+{
+    for (size_t i = 0; i < NROUNDS; i++) {
+        struct rp_round *s = &st->rounds[i];
+        if (s->used && s->round > st->round &&
+            count_any(st, s, true, true) >= kq_valset_faulty(&st->vs) + 1) {
+            *fired = true;
+            return start_round(st, out, s->round);
+        }
+    }
+    return KQ_OK;
+}
+
+static enum kq_err rule_prevote(struct rp_state *st, struct rp_round *s, bool *fired)
+{
+    if (st->step != STEP_PROPOSE || !s->has_proposal || st->self_index < 0)
+        return KQ_OK;
+    bool unlocked = st->locked_round == KQ_ROUND_NONE || kq_hash_eq(&st->locked_hash, &s->hash);
+    if (s->pol_round != KQ_ROUND_NONE) {
+        struct rp_round *pol = slot_get(st, s->pol_round, false);
+        if (pol == NULL || count_prevotes(st, pol, &s->hash) < quorum(st))
+            return KQ_OK; /* wait for the polka (or the timeout) */
+        unlocked = unlocked || st->locked_round <= s->pol_round;
+    }
+    *fired = true;
+    return do_prevote(st, s->valid && unlocked ? &s->hash : NULL);
+}
+
+static enum kq_err rule_polka(struct rp_state *st, struct kq_actions *out, struct rp_round *s,
+                              bool *fired)
+{
+    if (st->step == STEP_PREVOTE && !s->prevote_timer &&
+        count_any(st, s, true, false) >= quorum(st)) {
+        s->prevote_timer = true;
+        KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_PREVOTE, timeout_of(st, st->cfg.prevote_ms)));
+    }
+    if (st->step >= STEP_PREVOTE && s->has_proposal && s->valid && !s->polka_done &&
+        count_prevotes(st, s, &s->hash) >= quorum(st)) {
+        s->polka_done = true;
+        *fired = true;
+        st->valid_round = st->round;
+        st->valid_hash = s->hash;
+        if (st->step == STEP_PREVOTE && st->self_index >= 0) {
+            st->locked_round = st->round;
+            st->locked_hash = s->hash;
+            return do_precommit(st, &s->hash);
+        }
+        return KQ_OK;
+    }
+    if (st->step == STEP_PREVOTE && st->self_index >= 0 &&
+        count_prevotes(st, s, NULL) >= quorum(st)) {
+        *fired = true;
+        return do_precommit(st, NULL);
+    }
+    if (!s->precommit_timer && count_any(st, s, false, true) >= quorum(st)) {
+        s->precommit_timer = true;
+        KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_PRECOMMIT, timeout_of(st, st->cfg.precommit_ms)));
+    }
+    return KQ_OK;
+}
+
+static enum kq_err progress(struct rp_state *st, struct kq_actions *out)
+{
+    for (int i = 0; i < MAX_PROGRESS; i++) {
+        bool fired = false;
+        KQ_GUARD(rule_decide(st, out, &fired));
+        if (fired || st->step == STEP_NEW_HEIGHT)
+            return KQ_OK; /* after a commit the next height starts on its timer */
+        KQ_GUARD(rule_skip(st, out, &fired));
+        struct rp_round *s = slot_get(st, st->round, true);
+        if (!fired && s != NULL)
+            KQ_GUARD(rule_prevote(st, s, &fired));
+        if (!fired && s != NULL)
+            KQ_GUARD(rule_polka(st, out, s, &fired));
+        if (!fired)
+            return KQ_OK;
+    }
+    return KQ_OK;
+}
+
+/* ---- events ---- */
+
+static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actions *out)
+{
+    KQ_ENSURE(timer >= KQ_REPLICA_TIMER_PROPOSE && timer <= KQ_REPLICA_TIMER_SYNC, KQ_ERR_STATE);
+    bool current = st->timer_h[timer] == st->height && st->timer_r[timer] == st->round;
+    switch (timer) {
+    case KQ_REPLICA_TIMER_PROPOSE:
+        if (current && st->step == STEP_PROPOSE && st->self_index >= 0)
+            return do_prevote(st, NULL);
+        return KQ_OK;
+    case KQ_REPLICA_TIMER_PREVOTE:
+        if (current && st->step == STEP_PREVOTE && st->self_index >= 0)
+            return do_precommit(st, NULL);
+        return KQ_OK;
+    case KQ_REPLICA_TIMER_PRECOMMIT:
+        if (current && st->step != STEP_NEW_HEIGHT)
+            return start_round(st, out, st->round + 1);
+        return KQ_OK;
+    case KQ_REPLICA_TIMER_COMMIT:
+        if (st->timer_h[timer] == st->height && st->step == STEP_NEW_HEIGHT)
+            return start_round(st, out, 0);
+        return KQ_OK;
+    default:
+        st->sync_asked = 0;
+        return maybe_sync(st, out);
+    }
+}
+
+static enum kq_err on_frame(struct rp_state *st, const struct kq_event *ev, struct kq_actions *out)
+{
+    KQ_ENSURE(is_peer(st, ev->peer), KQ_ERR_PEER_IDENTITY);
+    KQ_ENSURE(ev->payload != NULL || ev->payload_len == 0, KQ_ERR_INVALID_ARG);
+    switch (ev->frame_type) {
+    case KQ_FRAME_LEDGER_PROPOSAL:
+        KQ_GUARD(on_proposal(st, ev->peer, ev->payload, ev->payload_len));
+        return maybe_sync(st, out);
+    case KQ_FRAME_LEDGER_VOTE:
+        KQ_GUARD(on_vote(st, ev->peer, ev->payload, ev->payload_len));
+        return maybe_sync(st, out);
+    case KQ_FRAME_LEDGER_BLOCK_REQ:
+        return on_block_req(st, ev->peer, ev->payload, ev->payload_len, out);
+    case KQ_FRAME_LEDGER_BLOCK:
+        return on_block(st, ev->payload, ev->payload_len, out);
+    case KQ_FRAME_LEDGER_TX: {
+        const uint8_t *tx;
+        size_t len;
+        kq_hash id;
+        KQ_GUARD(kq_tx_msg_decode(&tx, &len, ev->payload, ev->payload_len));
+        enum kq_err err = pool_add(st, tx, len, &id);
+        return err == KQ_ERR_BUSY || err == KQ_ERR_TIMEOUT ? KQ_OK : err;
+    }
+    default:
+        return KQ_ERR_TYPE;
+    }
+}
+
+/* Sends what the durable write `token` covers; own votes and proposals count when they leave. */
+static enum kq_err on_write_done(struct rp_state *st, uint64_t token, struct kq_actions *out)
+{
+    for (size_t i = 0; i < OUTBOX; i++) {
+        struct rp_out *o = &st->outbox[i];
+        if (!o->used || o->token == 0 || o->token > token)
+            continue;
+        KQ_GUARD(kq_actions_send(out, KQ_PEER_ALL, o->type, o->payload, o->len));
+        enum kq_err err = KQ_OK;
+        if (o->type == KQ_FRAME_LEDGER_VOTE) {
+            struct kq_vote v;
+            put_ok(kq_vote_decode(&v, o->payload, o->len));
+            if (v.height == st->height)
+                store_vote(st, &v, st->self_index);
+        } else {
+            err = on_proposal(st, st->self, o->payload, o->len);
+        }
+        free(o->payload);
+        memset(o, 0, sizeof *o);
+        KQ_GUARD(err);
+    }
+    return KQ_OK;
+}
+
+/* ---- restore and start ---- */
+
+static enum kq_err on_restore(struct rp_state *st, const struct kq_event *ev)
+{
+    KQ_ENSURE(ev->record_key != NULL && (ev->payload != NULL || ev->payload_len == 0),
+              KQ_ERR_INVALID_ARG);
+    if (strcmp(ev->record_key, KQ_REPLICA_SAFETY_RECORD) == 0) {
+        KQ_GUARD(safety_decode(&st->safety, ev->payload, ev->payload_len));
+        st->restored_safety = true;
+        return KQ_OK;
+    }
+    size_t plen = strlen(KQ_REPLICA_BLOCK_PREFIX);
+    KQ_ENSURE(strncmp(ev->record_key, KQ_REPLICA_BLOCK_PREFIX, plen) == 0, KQ_ERR_STORE);
+    const char *digits = ev->record_key + plen;
+    KQ_ENSURE(strlen(digits) == 20, KQ_ERR_STORE);
+    uint64_t h = 0;
+    for (size_t i = 0; i < 20; i++) {
+        KQ_ENSURE(digits[i] >= '0' && digits[i] <= '9', KQ_ERR_STORE);
+        h = h * 10 + (uint64_t)(digits[i] - '0');
+    }
+    KQ_ENSURE(h >= 1 && h <= KQ_LEDGER_MAX_CHAIN_BLOCKS, KQ_ERR_LIMIT);
+    while (st->chain_cap < h) {
+        size_t len = st->chain_len;
+        st->chain_len = st->chain_cap; /* chain_reserve grows from the capacity */
+        enum kq_err err = chain_reserve(st);
+        st->chain_len = len;
+        KQ_GUARD(err);
+    }
+    struct rp_block *e = &st->chain[h - 1];
+    KQ_ENSURE(e->rec == NULL, KQ_ERR_STORE);
+    e->rec = malloc(ev->payload_len + 1);
+    KQ_ENSURE(e->rec != NULL, KQ_ERR_NOMEM);
+    memcpy(e->rec, ev->payload, ev->payload_len);
+    e->rec_len = ev->payload_len;
+    if (h > st->chain_len)
+        st->chain_len = h; /* provisional: replay checks there is no gap */
+    return KQ_OK;
+}
+
+/* Re-executes the restored blocks in order, checking each as a synced block is checked. */
+static enum kq_err replay(struct rp_state *st)
+{
+    size_t n = st->chain_len;
+    for (size_t i = 0; i < n; i++)
+        KQ_ENSURE(st->chain[i].rec != NULL, KQ_ERR_STORE);
+    struct kq_block *b = calloc(1, sizeof *b);
+    struct kq_cert *cert = calloc(1, sizeof *cert);
+    enum kq_err err = KQ_ERR_NOMEM, *res = NULL;
+    void *post = NULL;
+    if (b == NULL || cert == NULL)
+        goto out;
+    err = KQ_OK;
+    for (size_t i = 0; i < n && err == KQ_OK; i++) {
+        const uint8_t *raw;
+        size_t raw_len;
+        bool valid;
+        kq_hash hash;
+        uint8_t *rec = st->chain[i].rec;
+        size_t rec_len = st->chain[i].rec_len;
+        st->chain[i].rec = NULL;
+        st->chain_len = i;
+        reset_height(st);
+        KQ_TRY(kq_block_resp_decode(&raw, &raw_len, cert, rec, rec_len));
+        KQ_TRY(kq_block_decode(b, raw, raw_len));
+        kq_header_hash(&b->header, &hash);
+        KQ_TRY(kq_cert_verify(cert, &st->cfg.chain_id, i + 1, &hash, &st->vs, &st->cfg.crypto));
+        KQ_TRY(check_block(st, b, &valid, &post, &res));
+        KQ_CHECK(valid, KQ_ERR_STORE);
+        chain_append(st, rec, rec_len, b, &hash, post);
+        post = NULL;
+        free(res);
+        res = NULL;
+    }
+out:
+    if (post != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, post);
+    free(res);
+    free(b);
+    free(cert);
+    return err;
+}
+
+static enum kq_err on_start(struct rp_state *st, struct kq_actions *out)
+{
+    kq_hash root;
+    KQ_GUARD(st->cfg.app->genesis(st->cfg.app->ctx, &st->app_state, &root));
+    KQ_GUARD(replay(st));
+    reset_height(st);
+    st->started = true;
+    KQ_GUARD(kq_actions_status(out, KQ_STATUS_READY, st->self, st->chain_len));
+    if (!st->restored_safety || st->safety.height != st->height) {
+        KQ_ENSURE(!st->restored_safety || st->safety.height < st->height, KQ_ERR_STORE);
+        st->safety.height = st->height;
+        st->safety.round = 0;
+        st->safety.proposed_round = KQ_ROUND_NONE;
+        st->safety.locked_round = KQ_ROUND_NONE;
+        return arm(st, out, KQ_REPLICA_TIMER_COMMIT, st->cfg.commit_ms);
+    }
+    /* resume the recorded round: its votes are resent, never signed anew */
+    st->locked_round = st->safety.locked_round;
+    st->locked_hash = st->safety.locked_hash;
+    KQ_GUARD(start_round(st, out, st->safety.round));
+    st->step = st->safety.step > STEP_PROPOSE ? st->safety.step : STEP_PROPOSE;
+    const struct kq_vote *votes[2] = {st->safety.has_prevote ? &st->safety.prevote : NULL,
+                                      st->safety.has_precommit ? &st->safety.precommit : NULL};
+    for (size_t i = 0; i < 2; i++) {
+        const struct kq_vote *v = votes[i];
+        if (v == NULL || v->height != st->height || v->round != st->round)
+            continue;
+        uint8_t mem[KQ_VOTE_BYTES];
+        struct kq_buf w;
+        kq_buf_writer(&w, mem, sizeof mem);
+        put_ok(kq_vote_encode(v, &w));
+        KQ_GUARD(kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_VOTE, mem, sizeof mem));
+        store_vote(st, v, st->self_index);
+    }
+    return KQ_OK;
+}
+
+/* ---- the core ---- */
+
+static enum kq_err rp_init(void *state, uint32_t self, const uint32_t *peers, size_t n_peers,
+                           const void *config)
+{
+    struct rp_state *st = state;
+    const struct kq_replica_config *cfg = config;
+    KQ_ASSERT(st != NULL);
+    KQ_ENSURE(cfg != NULL && cfg->app != NULL && cfg->valset != NULL, KQ_ERR_INVALID_ARG);
+    KQ_ENSURE(cfg->crypto.verify != NULL && cfg->valset->n >= 1, KQ_ERR_INVALID_ARG);
+    KQ_ENSURE(cfg->propose_ms > 0 && cfg->prevote_ms > 0 && cfg->precommit_ms > 0 &&
+                  cfg->sync_retry_ms > 0,
+              KQ_ERR_INVALID_ARG);
+    KQ_ENSURE(n_peers <= RP_MAX_PEERS && (peers != NULL || n_peers == 0), KQ_ERR_LIMIT);
+    KQ_ENSURE(self != 0 && self != KQ_PEER_ALL, KQ_ERR_INVALID_ARG);
+    for (size_t i = 0; i < n_peers; i++)
+        KQ_ENSURE(peers[i] != self && peers[i] != 0 && peers[i] != KQ_PEER_ALL, KQ_ERR_INVALID_ARG);
+    int32_t idx = kq_valset_index(cfg->valset, self);
+    KQ_ENSURE(idx < 0 || cfg->crypto.sign != NULL, KQ_ERR_INVALID_ARG);
+    struct rp_tx *pool = calloc(KQ_LEDGER_MEMPOOL_MAX_TXS, sizeof *pool);
+    struct rp_waiter *waiters = calloc(KQ_LEDGER_MAX_WAITING_REQUESTS, sizeof *waiters);
+    if (pool == NULL || waiters == NULL) {
+        free(pool);
+        free(waiters);
+        return KQ_ERR_NOMEM;
+    }
+    memset(st, 0, sizeof *st);
+    st->magic = RP_MAGIC;
+    st->self = self;
+    st->n_peers = n_peers;
+    if (n_peers > 0)
+        memcpy(st->peers, peers, n_peers * sizeof *peers);
+    st->cfg = *cfg;
+    st->vs = *cfg->valset;
+    st->cfg.valset = &st->vs;
+    kq_valset_hash(&st->vs, &st->valset_hash);
+    st->self_index = idx;
+    st->pool = pool;
+    st->waiters = waiters;
+    st->locked_round = st->valid_round = KQ_ROUND_NONE;
+    st->safety.locked_round = st->safety.proposed_round = KQ_ROUND_NONE;
+    return KQ_OK;
+}
+
+static enum kq_err rp_step(void *state, const struct kq_event *ev, struct kq_actions *out)
+{
+    struct rp_state *st = state_of(state);
+    KQ_ASSERT(ev != NULL && out != NULL);
+    st->wall_ms = ev->wall_ms;
+    enum kq_err err = KQ_OK;
+    switch (ev->kind) {
+    case KQ_EV_RESTORE:
+        KQ_ENSURE(!st->started, KQ_ERR_STATE);
+        return on_restore(st, ev);
+    case KQ_EV_START:
+        KQ_ENSURE(!st->started, KQ_ERR_STATE);
+        err = on_start(st, out);
+        break;
+    case KQ_EV_PEER_UP:
+    case KQ_EV_PEER_DOWN:
+        return KQ_OK;
+    default:
+        KQ_ENSURE(st->started, KQ_ERR_STATE);
+        if (ev->kind == KQ_EV_TIMER)
+            err = on_timer(st, ev->timer, out);
+        else if (ev->kind == KQ_EV_FRAME)
+            err = on_frame(st, ev, out);
+        else if (ev->kind == KQ_EV_WRITE_DONE)
+            err = on_write_done(st, ev->write_token, out);
+        else if (ev->kind == KQ_EV_REQUEST)
+            err = on_request(st, ev, out);
+        else
+            err = KQ_ERR_STATE;
+        break;
+    }
+    if (err == KQ_OK)
+        err = progress(st, out);
+    if (err == KQ_OK || st->safety_dirty) /* whatever was signed is recorded before it leaves */
+        KQ_GUARD(flush_safety(st, out));
+    return err;
+}
+
+static void rp_fini(void *state)
+{
+    struct rp_state *st = state;
+    if (st == NULL || st->magic != RP_MAGIC)
+        return;
+    for (size_t i = 0; i < NROUNDS; i++)
+        slot_clear(st, &st->rounds[i]);
+    for (size_t i = 0; i < st->chain_cap; i++)
+        free(st->chain[i].rec);
+    free(st->chain);
+    for (size_t i = 0; i < st->pool_n; i++)
+        free(st->pool[i].data);
+    free(st->pool);
+    free(st->waiters);
+    for (size_t i = 0; i < OUTBOX; i++)
+        free(st->outbox[i].payload);
+    if (st->app_state != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, st->app_state);
+    memset(st, 0, sizeof *st);
+}
+
+const struct kq_core_ops kq_replica_ops = {
+    .name = "ledger",
+    .state_size = sizeof(struct rp_state),
+    .init = rp_init,
+    .step = rp_step,
+    .fini = rp_fini,
+};
+
+/* ---- queries ---- */
+
+uint64_t kq_replica_height(const void *state)
+{
+    return cstate_of(state)->chain_len;
+}
+
+uint32_t kq_replica_round(const void *state)
+{
+    return cstate_of(state)->round;
+}
+
+enum kq_err kq_replica_block_hash(const void *state, uint64_t height, kq_hash *out)
+{
+    const struct rp_state *st = cstate_of(state);
+    KQ_ENSURE(height >= 1 && height <= st->chain_len, KQ_ERR_NOT_FOUND);
+    *out = st->chain[height - 1].hash;
+    return KQ_OK;
+}
+
+enum kq_err kq_replica_block_record(const void *state, uint64_t height, const uint8_t **rec,
+                                    size_t *len)
+{
+    const struct rp_state *st = cstate_of(state);
+    KQ_ENSURE(height >= 1 && height <= st->chain_len, KQ_ERR_NOT_FOUND);
+    *rec = st->chain[height - 1].rec;
+    *len = st->chain[height - 1].rec_len;
+    return KQ_OK;
+}
+
+const void *kq_replica_app_state(const void *state)
+{
+    return cstate_of(state)->app_state;
+}
+
+size_t kq_replica_mempool_count(const void *state)
+{
+    return cstate_of(state)->pool_n;
+}

@@ -1,0 +1,99 @@
+/* The ledger's consensus core (Tendermint-style BFT; docs/ledger.md): a pure state machine behind
+ * struct kq_core_ops ("ledger"). Events in (frames, timers, local requests, durable writes),
+ * actions out. Invariants: a vote or proposal leaves only after the safety record that contains it
+ * is durable (WRITE_DONE), and the core never signs two different votes for one (height, round,
+ * type), across restarts too; a block is committed only with a quorum certificate for it. */
+#ifndef KQ_LEDGER_REPLICA_H
+#define KQ_LEDGER_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "ledger/block.h"
+#include "ledger/valset.h"
+
+/* The application the ledger orders (the state machine of docs/ledger-state.md, or a test app).
+ * States are opaque handles owned by the core once returned, and given back through release. All
+ * functions are deterministic: every replica computes the same roots from the same blocks. */
+struct kq_ledger_app {
+    void *ctx;
+    /* The genesis state and its root. */
+    enum kq_err (*genesis)(void *ctx, void **state, kq_hash *root);
+    /* Mempool admission of tx against the latest committed state for the block at `height`:
+     * KQ_OK or the reason it would fail; *expiry_height is the last height at which it may
+     * commit (UINT64_MAX: none). */
+    enum kq_err (*check_tx)(void *ctx, const void *state, uint64_t height, const uint8_t *tx,
+                            size_t len, uint64_t *expiry_height);
+    /* Executes the block's txs on pre: *post is the new state and *root its root; results[i] is
+     * KQ_OK for an applied tx, else why it was skipped. An error means the app failed (NOMEM),
+     * not that a tx was bad; nothing is returned then. */
+    enum kq_err (*apply_block)(void *ctx, const void *pre, uint64_t height, uint64_t time_ms,
+                               const struct kq_tx_view *txs, size_t n, void **post, kq_hash *root,
+                               enum kq_err *results);
+    void (*release)(void *ctx, void *state);
+};
+
+/* Configuration (copied by init, except app and the crypto contexts, which must outlive the
+ * core). The node is a validator iff its id is in valset; crypto.sign may be NULL otherwise.
+ * Timeouts: each step's is base + round * delta_ms; commit_ms is the pause after a commit before
+ * the next height starts (lets late precommits in); sync_retry_ms re-asks for a missing block. */
+struct kq_replica_config {
+    kq_hash chain_id;
+    uint64_t genesis_time_ms;
+    const struct kq_valset *valset;
+    struct kq_ledger_crypto crypto;
+    const struct kq_ledger_app *app;
+    uint64_t propose_ms;
+    uint64_t prevote_ms;
+    uint64_t precommit_ms;
+    uint64_t delta_ms;
+    uint64_t commit_ms;
+    uint64_t sync_retry_ms;
+};
+
+/* Local requests (KQ_EV_REQUEST, payload = the tx). SUBMIT is answered once the tx commits with
+ * payload id[32] | height u64 | result u32 (an enum kq_err from apply), or KQ_ERR_TIMEOUT once its
+ * expiry height passes uncommitted; SUBMIT_ASYNC at once with id[32]. Either answers KQ_ERR_BUSY
+ * when the mempool or the waiting list is full, and check_tx's error for a tx it rejects. */
+enum kq_ledger_request { KQ_LEDGER_REQ_SUBMIT = 1, KQ_LEDGER_REQ_SUBMIT_ASYNC = 2 };
+#define KQ_LEDGER_REPLY_BYTES (KQ_HASH_BYTES + 8 + 4)
+
+/* Timers the core arms. */
+#define KQ_REPLICA_TIMER_PROPOSE   1u
+#define KQ_REPLICA_TIMER_PREVOTE   2u
+#define KQ_REPLICA_TIMER_PRECOMMIT 3u
+#define KQ_REPLICA_TIMER_COMMIT    4u
+#define KQ_REPLICA_TIMER_SYNC      5u
+
+/* Records: the safety record, and one per committed block (block response encoding: the block
+ * and its certificate) under KQ_REPLICA_BLOCK_PREFIX followed by the height in 20 digits. */
+#define KQ_REPLICA_SAFETY_RECORD "ledger/safety"
+#define KQ_REPLICA_BLOCK_PREFIX  "ledger/block/"
+
+/* The core. init: peers as for every core; config a struct kq_replica_config (KQ_ERR_INVALID_ARG
+ * for a missing app, valset, verify function, zero timeouts, or a validator without sign).
+ * step: a malformed frame fails with its decoder's error, a frame with a bad signature with
+ * KQ_ERR_BAD_SIGNATURE, a frame from an unknown peer with KQ_ERR_PEER_IDENTITY; such events
+ * change nothing. Stale and duplicate messages are ignored (KQ_OK). fini frees the blocks, the
+ * mempool and the application states. */
+extern const struct kq_core_ops kq_replica_ops;
+
+/* Queries for drivers and tests, on a started core. */
+/* Committed blocks (the next height is this + 1). */
+uint64_t kq_replica_height(const void *state);
+/* Current round of the height in progress. */
+uint32_t kq_replica_round(const void *state);
+/* Hash of committed block `height` (1..kq_replica_height); KQ_ERR_NOT_FOUND otherwise. */
+KQ_MUST_USE enum kq_err kq_replica_block_hash(const void *state, uint64_t height, kq_hash *out);
+/* The stored record of committed block `height` (block response encoding), borrowed until the
+ * next step; KQ_ERR_NOT_FOUND otherwise. */
+KQ_MUST_USE enum kq_err kq_replica_block_record(const void *state, uint64_t height,
+                                                const uint8_t **rec, size_t *len);
+/* The application state after the last committed block (borrowed). */
+const void *kq_replica_app_state(const void *state);
+/* Txs waiting in the mempool. */
+size_t kq_replica_mempool_count(const void *state);
+
+#endif

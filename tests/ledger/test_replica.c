@@ -1,0 +1,940 @@
+/* Tests for src/ledger/replica.c with a small deterministic driver of its own: replicas exchange
+ * frames through a pool delivered in a seeded random order (latency 1..MAX_LAT ms), timers fire in
+ * virtual time, and each step's writes become durable only when its WRITE_DONE is delivered (a
+ * crash drops the rest). Checked on every run: no two commits differ at a height, and no honest
+ * validator ever sends two different votes for one (height, round, type). The application is a
+ * counter whose root hashes every applied tx. */
+#include "../test_util.h"
+
+#include <inttypes.h>
+
+#include "base/buf.h"
+#include "core/core.h"
+#include "ledger/block.h"
+#include "ledger/replica.h"
+#include "ledger/valset.h"
+#include "wire/ledger_msg.h"
+
+#define MAXN      7 /* slots: up to 6 replicas plus a byzantine twin */
+#define MAX_LAT   20
+#define MAX_MSGS  20000
+#define MAX_RECS  512
+#define MAX_GRP   64
+#define MAX_VOTES 20000
+#define MAX_HGT   64
+
+/* ---- the counter application ---- */
+
+struct app_st {
+    uint64_t count;
+    kq_hash root;
+};
+static long live_states;
+
+static enum kq_err app_genesis(void *ctx, void **state, kq_hash *root)
+{
+    (void)ctx;
+    struct app_st *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    kq_hash_tagged(&s->root, "test-app", "", 0);
+    *root = s->root;
+    *state = s;
+    live_states++;
+    return KQ_OK;
+}
+
+/* 0xFF: rejected at admission; 'E' n: expires after height n. */
+static enum kq_err app_check(void *ctx, const void *state, uint64_t height, const uint8_t *tx,
+                             size_t len, uint64_t *expiry)
+{
+    (void)ctx;
+    (void)state;
+    (void)height;
+    *expiry = UINT64_MAX;
+    if (tx[0] == 0xFF)
+        return KQ_ERR_FORMAT;
+    if (tx[0] == 'E' && len >= 2)
+        *expiry = tx[1];
+    return KQ_OK;
+}
+
+/* 0xFE: skipped at apply with KQ_ERR_STATE. */
+static enum kq_err app_apply(void *ctx, const void *pre, uint64_t height, uint64_t time_ms,
+                             const struct kq_tx_view *txs, size_t n, void **post, kq_hash *root,
+                             enum kq_err *results)
+{
+    (void)ctx;
+    (void)height;
+    (void)time_ms;
+    struct app_st *s = malloc(sizeof *s);
+    assert_non_null(s);
+    *s = *(const struct app_st *)pre;
+    for (size_t i = 0; i < n; i++) {
+        results[i] = txs[i].data[0] == 0xFE ? KQ_ERR_STATE : KQ_OK;
+        if (results[i] != KQ_OK)
+            continue;
+        struct kq_hasher h;
+        kq_hasher_init(&h, "test-app");
+        kq_hasher_put(&h, s->root.b, 32);
+        kq_hasher_put_var(&h, txs[i].data, txs[i].len);
+        kq_hasher_final(&h, &s->root);
+        s->count++;
+    }
+    *root = s->root;
+    *post = s;
+    live_states++;
+    return KQ_OK;
+}
+
+static void app_release(void *ctx, void *state)
+{
+    (void)ctx;
+    free(state);
+    live_states--;
+}
+
+static const struct kq_ledger_app test_app = {NULL, app_genesis, app_check, app_apply, app_release};
+
+/* ---- the driver ---- */
+
+struct rec {
+    char key[KQ_CORE_MAX_RECORD_KEY];
+    uint8_t *val;
+    size_t len;
+};
+
+struct group { /* the writes of one step, durable together */
+    struct rec recs[4];
+    size_t n;
+    uint64_t token; /* 0: unsynced */
+};
+
+struct slot {
+    uint32_t id;
+    bool up;       /* runs (a silent or crashed node does not) */
+    uint32_t mask; /* slots it may send to */
+    void *state;
+    struct rec store[MAX_RECS]; /* durable */
+    size_t n_store;
+    struct group groups[MAX_GRP]; /* not yet durable */
+    size_t n_groups;
+    uint64_t timer[8];
+    bool timer_on[8];
+};
+
+struct msg {
+    uint64_t at, seq;
+    int to;          /* slot */
+    uint32_t from;   /* id */
+    bool write_done; /* else a frame */
+    uint64_t token;
+    uint16_t type;
+    uint8_t *payload;
+    size_t len;
+};
+
+struct vote_seen {
+    uint32_t validator;
+    uint64_t height;
+    uint32_t round;
+    uint8_t type;
+    bool has;
+    kq_hash block;
+};
+
+struct reply {
+    uint64_t request_id;
+    enum kq_err status;
+    uint8_t payload[KQ_LEDGER_REPLY_BYTES];
+    size_t len;
+};
+
+struct world {
+    uint64_t rng, now, seq;
+    int n_slots, n_validators;
+    struct slot slots[MAXN];
+    struct msg msgs[MAX_MSGS];
+    size_t n_msgs;
+    uint8_t sk[MAXN][crypto_sign_SECRETKEYBYTES];
+    struct kq_valset vs;
+    struct kq_replica_config cfg[MAXN];
+    kq_hash committed[MAX_HGT];
+    bool has_committed[MAX_HGT];
+    struct vote_seen votes[MAX_VOTES];
+    size_t n_votes;
+    uint32_t byzantine; /* id exempt from the double-sign check; 0: none */
+    uint32_t drop_tx_from;
+    struct reply replies[256];
+    size_t n_replies;
+    uint64_t next_request;
+    struct kq_actions acts;
+    struct vote_seen props[MAX_VOTES]; /* proposals sent: proposer, height, round, block */
+    size_t n_props;
+    long equivocations; /* two different proposals for one (h, r) */
+    long synced[MAXN];  /* block responses delivered to each slot */
+};
+
+static uint64_t rnd(struct world *w)
+{
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return w->rng;
+}
+
+static bool vsign_ok(void *ctx, const uint8_t pk[32], const uint8_t *m, size_t n,
+                     const uint8_t sig[64])
+{
+    return kq_ledger_ed25519_verify(ctx, pk, m, n, sig);
+}
+
+/* A world of n validators (ids 1..n) plus n_followers non-validators, all connected. */
+static struct world *world_new(uint64_t seed, int n, int n_followers)
+{
+    struct world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->rng = seed * 2654435761u + 1;
+    w->n_validators = n;
+    w->n_slots = n + n_followers;
+    w->next_request = 1;
+    struct kq_validator v[MAXN];
+    for (int i = 0; i < w->n_slots; i++) {
+        uint8_t s[32] = {(uint8_t)(i + 1), 0x5e};
+        assert_int_equal(crypto_sign_seed_keypair(v[i].pk, w->sk[i], s), 0);
+        v[i].id = (uint32_t)i + 1;
+    }
+    assert_int_equal(kq_valset_init(&w->vs, v, (size_t)n), KQ_OK);
+    for (int i = 0; i < w->n_slots; i++) {
+        struct slot *sl = &w->slots[i];
+        sl->id = (uint32_t)i + 1;
+        sl->mask = (1u << w->n_slots) - 1;
+        struct kq_replica_config *c = &w->cfg[i];
+        memset(c->chain_id.b, 0xcc, 32);
+        c->genesis_time_ms = 1000000;
+        c->valset = &w->vs;
+        c->crypto = (struct kq_ledger_crypto){kq_ledger_ed25519_sign, w->sk[i], vsign_ok, NULL};
+        c->app = &test_app;
+        c->propose_ms = 300;
+        c->prevote_ms = 100;
+        c->precommit_ms = 100;
+        c->delta_ms = 100;
+        c->commit_ms = 50;
+        c->sync_retry_ms = 200;
+    }
+    return w;
+}
+
+static void push_msg(struct world *w, struct msg m)
+{
+    assert_true(w->n_msgs < MAX_MSGS);
+    m.at = w->now + 1 + rnd(w) % MAX_LAT;
+    m.seq = w->seq++;
+    w->msgs[w->n_msgs++] = m;
+}
+
+static void record_vote(struct world *w, const uint8_t *p, size_t n)
+{
+    struct kq_vote v;
+    assert_int_equal(kq_vote_decode(&v, p, n), KQ_OK);
+    if (v.validator == w->byzantine)
+        return;
+    for (size_t i = 0; i < w->n_votes; i++) {
+        struct vote_seen *s = &w->votes[i];
+        if (s->validator == v.validator && s->height == v.height && s->round == v.round &&
+            s->type == v.type) {
+            assert_int_equal(s->has, v.has_block); /* never two different votes */
+            assert_true(!s->has || kq_hash_eq(&s->block, &v.block));
+            return;
+        }
+    }
+    assert_true(w->n_votes < MAX_VOTES);
+    w->votes[w->n_votes++] =
+        (struct vote_seen){v.validator, v.height, v.round, v.type, v.has_block, v.block};
+}
+
+static void record_proposal(struct world *w, const uint8_t *p, size_t n)
+{
+    struct kq_proposal pr;
+    struct kq_header hd;
+    kq_hash hash;
+    assert_int_equal(kq_proposal_decode(&pr, p, n), KQ_OK);
+    assert_int_equal(kq_header_decode(&hd, pr.block, KQ_HEADER_BYTES), KQ_OK);
+    kq_header_hash(&hd, &hash);
+    for (size_t i = 0; i < w->n_props; i++) {
+        struct vote_seen *s = &w->props[i];
+        if (s->validator == pr.proposer && s->height == pr.height && s->round == pr.round) {
+            if (!kq_hash_eq(&s->block, &hash)) {
+                assert_int_equal(pr.proposer, w->byzantine); /* honest ones never do */
+                w->equivocations++;
+            }
+            return;
+        }
+    }
+    assert_true(w->n_props < MAX_VOTES);
+    w->props[w->n_props++] = (struct vote_seen){pr.proposer, pr.height, pr.round, 0, true, hash};
+}
+
+static void send_frame(struct world *w, int from, uint32_t peer, uint16_t type, const uint8_t *p,
+                       size_t n)
+{
+    struct slot *s = &w->slots[from];
+    if (type == KQ_FRAME_LEDGER_VOTE)
+        record_vote(w, p, n);
+    if (type == KQ_FRAME_LEDGER_PROPOSAL)
+        record_proposal(w, p, n);
+    if (type == KQ_FRAME_LEDGER_TX && s->id == w->drop_tx_from)
+        return;
+    for (int t = 0; t < w->n_slots; t++) {
+        if (w->slots[t].id == s->id || !(s->mask & (1u << t)))
+            continue;
+        if (peer != KQ_PEER_ALL && w->slots[t].id != peer)
+            continue;
+        uint8_t *copy = malloc(n + 1);
+        assert_non_null(copy);
+        memcpy(copy, p, n);
+        push_msg(w, (struct msg){.to = t, .from = s->id, .type = type, .payload = copy, .len = n});
+    }
+}
+
+static void note_commit(struct world *w, uint64_t h, const uint8_t *hash)
+{
+    assert_true(h < MAX_HGT || h >= MAX_HGT);
+    if (h >= MAX_HGT)
+        return;
+    kq_hash x;
+    memcpy(x.b, hash, 32);
+    if (w->has_committed[h])
+        assert_true(kq_hash_eq(&w->committed[h], &x)); /* safety: one block per height */
+    w->committed[h] = x;
+    w->has_committed[h] = true;
+}
+
+static void group_add(struct group *g, const char *key, const uint8_t *p, size_t n)
+{
+    assert_true(g->n < 4);
+    struct rec *r = &g->recs[g->n++];
+    snprintf(r->key, sizeof r->key, "%s", key);
+    r->val = malloc(n + 1);
+    assert_non_null(r->val);
+    memcpy(r->val, p, n);
+    r->len = n;
+}
+
+static void apply_actions(struct world *w, int i)
+{
+    struct slot *s = &w->slots[i];
+    struct kq_actions *a = &w->acts;
+    struct group g = {0};
+    for (size_t k = 0; k < a->count; k++) {
+        const struct kq_action *act = &a->items[k];
+        const uint8_t *p = kq_action_payload(a, act);
+        switch (act->kind) {
+        case KQ_ACT_SEND:
+            send_frame(w, i, act->peer, act->frame_type, p, act->payload_len);
+            break;
+        case KQ_ACT_TIMER:
+            s->timer[act->timer] = w->now + act->after_ms;
+            s->timer_on[act->timer] = true;
+            break;
+        case KQ_ACT_PERSIST:
+            group_add(&g, act->record_key, p, act->payload_len);
+            if (act->sync)
+                g.token = act->write_token; /* the step's last synced token answers for all */
+            break;
+        case KQ_ACT_STATUS:
+            if (act->status == KQ_STATUS_COMMITTED && s->id != w->byzantine)
+                note_commit(w, act->value, p);
+            break;
+        case KQ_ACT_REPLY:
+            assert_true(w->n_replies < 256);
+            w->replies[w->n_replies] =
+                (struct reply){act->request_id, act->reply_status, {0}, act->payload_len};
+            memcpy(w->replies[w->n_replies++].payload, p, act->payload_len);
+            break;
+        case KQ_ACT_ERASE:
+            fail();
+        }
+    }
+    if (g.n == 0)
+        return;
+    assert_true(s->n_groups < MAX_GRP);
+    s->groups[s->n_groups++] = g;
+    if (g.token != 0)
+        push_msg(w, (struct msg){.to = i, .write_done = true, .token = g.token});
+}
+
+static void store_put(struct slot *s, const struct rec *r)
+{
+    for (size_t i = 0; i < s->n_store; i++)
+        if (strcmp(s->store[i].key, r->key) == 0) {
+            free(s->store[i].val);
+            s->store[i] = *r;
+            return;
+        }
+    assert_true(s->n_store < MAX_RECS);
+    s->store[s->n_store++] = *r;
+}
+
+/* The write with `token` is durable, and every group before it. */
+static void make_durable(struct slot *s, uint64_t token)
+{
+    size_t upto = 0;
+    for (size_t i = 0; i < s->n_groups; i++)
+        if (s->groups[i].token == token)
+            upto = i + 1;
+    for (size_t i = 0; i < upto; i++)
+        for (size_t k = 0; k < s->groups[i].n; k++)
+            store_put(s, &s->groups[i].recs[k]);
+    memmove(s->groups, s->groups + upto, (s->n_groups - upto) * sizeof s->groups[0]);
+    s->n_groups -= upto;
+}
+
+static enum kq_err step(struct world *w, int i, struct kq_event *ev)
+{
+    kq_actions_reset(&w->acts);
+    ev->now_ms = w->now;
+    ev->wall_ms = 1000000 + w->now + (uint64_t)i * 3; /* skewed clocks */
+    enum kq_err err = kq_replica_ops.step(w->slots[i].state, ev, &w->acts);
+    if (err == KQ_OK)
+        apply_actions(w, i);
+    return err;
+}
+
+static void boot(struct world *w, int i)
+{
+    struct slot *s = &w->slots[i];
+    uint32_t peers[MAXN];
+    size_t np = 0;
+    for (int t = 0; t < w->n_slots; t++)
+        if (w->slots[t].id != s->id) {
+            bool dup = false;
+            for (size_t k = 0; k < np; k++)
+                dup = dup || peers[k] == w->slots[t].id;
+            if (!dup)
+                peers[np++] = w->slots[t].id;
+        }
+    s->state = calloc(1, kq_replica_ops.state_size);
+    assert_non_null(s->state);
+    assert_int_equal(kq_replica_ops.init(s->state, s->id, peers, np, &w->cfg[s->id - 1]), KQ_OK);
+    for (size_t k = 0; k < s->n_store; k++) {
+        struct kq_event ev = {.kind = KQ_EV_RESTORE,
+                              .record_key = s->store[k].key,
+                              .payload = s->store[k].val,
+                              .payload_len = s->store[k].len};
+        assert_int_equal(step(w, i, &ev), KQ_OK);
+    }
+    struct kq_event ev = {.kind = KQ_EV_START};
+    assert_int_equal(step(w, i, &ev), KQ_OK);
+    s->up = true;
+}
+
+static void free_group(struct group *g)
+{
+    for (size_t k = 0; k < g->n; k++)
+        free(g->recs[k].val);
+}
+
+static void crash(struct world *w, int i)
+{
+    struct slot *s = &w->slots[i];
+    kq_replica_ops.fini(s->state);
+    free(s->state);
+    s->state = NULL;
+    s->up = false;
+    for (size_t k = 0; k < s->n_groups; k++)
+        free_group(&s->groups[k]);
+    s->n_groups = 0;
+    memset(s->timer_on, 0, sizeof s->timer_on);
+    for (size_t k = 0; k < w->n_msgs; k++) /* its pending write acknowledgements are lost */
+        if (w->msgs[k].to == i && w->msgs[k].write_done)
+            w->msgs[k].to = -1;
+}
+
+static void deliver(struct world *w, struct msg *m)
+{
+    if (m->to < 0 || !w->slots[m->to].up) {
+        free(m->payload);
+        return;
+    }
+    struct slot *s = &w->slots[m->to];
+    struct kq_event ev = {0};
+    if (m->write_done) {
+        make_durable(s, m->token);
+        ev.kind = KQ_EV_WRITE_DONE;
+        ev.write_token = m->token;
+    } else {
+        if (m->type == KQ_FRAME_LEDGER_BLOCK)
+            w->synced[m->to]++;
+        ev.kind = KQ_EV_FRAME;
+        ev.peer = m->from;
+        ev.frame_type = m->type;
+        ev.payload = m->payload;
+        ev.payload_len = m->len;
+    }
+    assert_int_equal(step(w, m->to, &ev), KQ_OK);
+    free(m->payload);
+}
+
+/* One event: the earliest message or timer. False when nothing is left. */
+static bool tick(struct world *w)
+{
+    size_t best = SIZE_MAX;
+    for (size_t k = 0; k < w->n_msgs; k++)
+        if (best == SIZE_MAX || w->msgs[k].at < w->msgs[best].at ||
+            (w->msgs[k].at == w->msgs[best].at && w->msgs[k].seq < w->msgs[best].seq))
+            best = k;
+    int ts = -1;
+    uint32_t tt = 0;
+    for (int i = 0; i < w->n_slots; i++)
+        for (uint32_t t = 0; t < 8; t++)
+            if (w->slots[i].up && w->slots[i].timer_on[t] &&
+                (ts < 0 || w->slots[i].timer[t] < w->slots[ts].timer[tt])) {
+                ts = i;
+                tt = t;
+            }
+    if (best == SIZE_MAX && ts < 0)
+        return false;
+    if (ts >= 0 && (best == SIZE_MAX || w->slots[ts].timer[tt] < w->msgs[best].at)) {
+        w->now = w->slots[ts].timer[tt] > w->now ? w->slots[ts].timer[tt] : w->now;
+        w->slots[ts].timer_on[tt] = false;
+        struct kq_event ev = {.kind = KQ_EV_TIMER, .timer = tt};
+        assert_int_equal(step(w, ts, &ev), KQ_OK);
+        return true;
+    }
+    struct msg m = w->msgs[best];
+    w->msgs[best] = w->msgs[--w->n_msgs];
+    w->now = m.at > w->now ? m.at : w->now;
+    deliver(w, &m);
+    return true;
+}
+
+static uint64_t min_height(struct world *w, bool honest_only)
+{
+    uint64_t h = UINT64_MAX;
+    for (int i = 0; i < w->n_slots; i++) {
+        struct slot *s = &w->slots[i];
+        if (!s->up || (honest_only && s->id == w->byzantine))
+            continue;
+        uint64_t x = kq_replica_height(s->state);
+        h = x < h ? x : h;
+    }
+    return h;
+}
+
+/* Runs until every running replica has committed `height`; fails after max_events. */
+static void run_until(struct world *w, uint64_t height, long max_events)
+{
+    for (long e = 0; e < max_events; e++) {
+        if (min_height(w, true) >= height)
+            return;
+        assert_true(tick(w));
+    }
+    fail_msg("no progress: min height %" PRIu64, min_height(w, true));
+}
+
+static uint64_t submit(struct world *w, int i, const char *tx, uint32_t kind)
+{
+    uint64_t id = w->next_request++;
+    struct kq_event ev = {.kind = KQ_EV_REQUEST,
+                          .request_id = id,
+                          .request_kind = kind,
+                          .payload = (const uint8_t *)tx,
+                          .payload_len = strlen(tx)};
+    assert_int_equal(step(w, i, &ev), KQ_OK);
+    return id;
+}
+
+static const struct reply *reply_of(struct world *w, uint64_t id)
+{
+    for (size_t i = 0; i < w->n_replies; i++)
+        if (w->replies[i].request_id == id)
+            return &w->replies[i];
+    return NULL;
+}
+
+/* Every running replica holds the same blocks and state up to `height`. */
+static void check_agree(struct world *w, uint64_t height)
+{
+    const struct app_st *ref = NULL;
+    for (int i = 0; i < w->n_slots; i++) {
+        struct slot *s = &w->slots[i];
+        if (!s->up || s->id == w->byzantine)
+            continue;
+        for (uint64_t h = 1; h <= height; h++) {
+            kq_hash x;
+            assert_int_equal(kq_replica_block_hash(s->state, h, &x), KQ_OK);
+            assert_true(w->has_committed[h] && kq_hash_eq(&x, &w->committed[h]));
+        }
+        if (kq_replica_height(s->state) == height) {
+            const struct app_st *a = kq_replica_app_state(s->state);
+            if (ref != NULL)
+                assert_memory_equal(&a->root, &ref->root, 32);
+            ref = a;
+        }
+    }
+}
+
+static void world_drop(struct world *w)
+{
+    for (int i = 0; i < w->n_slots; i++) {
+        struct slot *s = &w->slots[i];
+        if (s->state != NULL) {
+            kq_replica_ops.fini(s->state);
+            free(s->state);
+        }
+        for (size_t k = 0; k < s->n_groups; k++)
+            free_group(&s->groups[k]);
+        for (size_t k = 0; k < s->n_store; k++)
+            free(s->store[k].val);
+    }
+    for (size_t k = 0; k < w->n_msgs; k++)
+        free(w->msgs[k].payload);
+    free(w);
+}
+
+/* Frees w and checks every application state was released (no other world alive). */
+static void world_free(struct world *w)
+{
+    world_drop(w);
+    assert_int_equal(live_states, 0);
+}
+
+/* The header of committed block h at slot i. */
+static struct kq_header header_at(struct world *w, int i, uint64_t h)
+{
+    const uint8_t *rec, *raw;
+    size_t len, raw_len;
+    struct kq_cert *c = calloc(1, sizeof *c);
+    struct kq_header hd;
+    assert_int_equal(kq_replica_block_record(w->slots[i].state, h, &rec, &len), KQ_OK);
+    assert_int_equal(kq_block_resp_decode(&raw, &raw_len, c, rec, len), KQ_OK);
+    assert_int_equal(kq_header_decode(&hd, raw, KQ_HEADER_BYTES), KQ_OK);
+    free(c);
+    return hd;
+}
+
+/* ---- tests ---- */
+
+static void run_commit(int n, uint64_t seed)
+{
+    struct world *w = world_new(seed, n, 0);
+    for (int i = 0; i < n; i++)
+        boot(w, i);
+    uint64_t r1 = submit(w, 0, "tx-one", KQ_LEDGER_REQ_SUBMIT);
+    uint64_t r2 = submit(w, n - 1, "tx-two", KQ_LEDGER_REQ_SUBMIT);
+    uint64_t r3 = submit(w, 1, "\xfe-skipped", KQ_LEDGER_REQ_SUBMIT);
+    uint64_t r4 = submit(w, 1, "async", KQ_LEDGER_REQ_SUBMIT_ASYNC);
+    assert_non_null(reply_of(w, r4)); /* answered at once with the id */
+    assert_int_equal(reply_of(w, r4)->len, 32);
+    run_until(w, 8, 200000);
+    check_agree(w, 8);
+    const struct reply *a = reply_of(w, r1), *b = reply_of(w, r2), *c = reply_of(w, r3);
+    assert_true(a != NULL && b != NULL && c != NULL);
+    assert_int_equal(a->status, KQ_OK);
+    assert_int_equal(a->len, KQ_LEDGER_REPLY_BYTES);
+    assert_int_equal(a->payload[43], KQ_OK);
+    assert_int_equal(c->payload[43], KQ_ERR_STATE); /* committed, not applied */
+    for (int i = 0; i < n; i++) {
+        const struct app_st *s = kq_replica_app_state(w->slots[i].state);
+        if (kq_replica_height(w->slots[i].state) >= 8)
+            assert_int_equal(s->count, 3); /* tx-one, tx-two, async */
+        assert_int_equal(kq_replica_mempool_count(w->slots[i].state), 0);
+    }
+    for (uint64_t h = 2; h <= 8; h++) { /* BFT time grows */
+        struct kq_header p = header_at(w, 0, h - 1), q = header_at(w, 0, h);
+        assert_true(q.time_ms > p.time_ms);
+    }
+    world_free(w);
+}
+
+static void test_commit_4(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 4; seed++)
+        run_commit(4, seed);
+}
+
+static void test_commit_5(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 11; seed <= 13; seed++)
+        run_commit(5, seed);
+}
+
+static void test_silent_validator(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        struct world *w = world_new(seed, 4, 0);
+        for (int i = 0; i < 3; i++) /* node 4 never starts */
+            boot(w, i);
+        submit(w, 0, "with one silent", KQ_LEDGER_REQ_SUBMIT);
+        run_until(w, 10, 400000);
+        check_agree(w, 10);
+        world_free(w);
+    }
+}
+
+/* The proposer of height 1 round 0 as the schedule draws it (weights at the floor). */
+static uint32_t first_proposer(struct world *w)
+{
+    struct kq_hasher hs;
+    kq_hash seed;
+    uint32_t wts[MAXN];
+    for (int i = 0; i < MAXN; i++)
+        wts[i] = KQ_LEDGER_WEIGHT_FLOOR;
+    kq_hasher_init(&hs, "kq-ledger-v1/schedule");
+    kq_hasher_put_u64(&hs, 1);
+    kq_hasher_put(&hs, w->cfg[0].chain_id.b, 32);
+    kq_hasher_final(&hs, &seed);
+    return kq_valset_proposer(&w->vs, wts, &seed, 0);
+}
+
+static void test_silent_proposer(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        struct world *w = world_new(seed, 4, 0);
+        uint32_t p = first_proposer(w);
+        for (int i = 0; i < 4; i++)
+            if (w->slots[i].id != p)
+                boot(w, i);
+        run_until(w, 3, 400000);
+        check_agree(w, 3);
+        int other = p == 1 ? 1 : 0;
+        struct kq_header h1 = header_at(w, other, 1);
+        assert_true(h1.round >= 1); /* the round changed past the silent proposer */
+        assert_int_not_equal(h1.proposer, p);
+        world_free(w);
+    }
+}
+
+/* Validator 1 runs twice with one key: each twin talks to part of the network and proposes and
+ * votes on its own, so it equivocates in proposals and votes. */
+static void test_equivocation(void **unused)
+{
+    (void)unused;
+    long equivocations = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        struct world *w = world_new(seed, 4, 0);
+        w->n_slots = 5;
+        w->slots[4] = w->slots[0]; /* the twin: same id and key */
+        w->byzantine = 1;
+        w->slots[0].mask = (1u << 1) | (1u << 2);
+        w->slots[4].mask = (1u << 3) | (1u << 2);
+        for (int i = 0; i < 5; i++)
+            w->slots[i].mask |= (1u << 0) | (1u << 4);
+        for (int i = 0; i < 5; i++)
+            boot(w, i);
+        submit(w, 0, "twin A", KQ_LEDGER_REQ_SUBMIT_ASYNC);
+        submit(w, 4, "twin B", KQ_LEDGER_REQ_SUBMIT_ASYNC);
+        run_until(w, 8, 400000);
+        check_agree(w, 8);
+        equivocations += w->equivocations;
+        world_free(w);
+    }
+    assert_true(equivocations > 0); /* the twin did propose two blocks for one (h, r) */
+}
+
+/* Crash validator 2 again and again (its unsynced writes lost), let the others run on, restart it
+ * from its durable records: it never signs two different votes and catches up by block sync. */
+static void test_crash_restart(void **unused)
+{
+    (void)unused;
+    long synced = 0;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        struct world *w = world_new(seed, 4, 0);
+        for (int i = 0; i < 4; i++)
+            boot(w, i);
+        for (int round = 0; round < 6; round++) {
+            long steps = 50 + (long)(rnd(w) % 400);
+            for (long e = 0; e < steps; e++)
+                assert_true(tick(w));
+            crash(w, 1);
+            run_until(w, min_height(w, true) + 2, 400000);
+            boot(w, 1);
+        }
+        uint64_t target = 0;
+        for (int i = 0; i < 4; i++)
+            if (kq_replica_height(w->slots[i].state) > target)
+                target = kq_replica_height(w->slots[i].state);
+        run_until(w, target + 2, 400000);
+        check_agree(w, target + 2);
+        synced += w->synced[1];
+        world_free(w);
+    }
+    assert_true(synced > 0); /* the restarted node caught up by block sync */
+}
+
+/* A follower (not a validator) learns blocks; a tx it cannot get committed times out. */
+static void test_follower_and_expiry(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(7, 1, 1); /* validator 1 alone commits; 2 follows */
+    boot(w, 0);
+    boot(w, 1);
+    w->drop_tx_from = 2; /* the follower's gossip never reaches the validator */
+    uint64_t r = submit(w, 1, "E\x03", KQ_LEDGER_REQ_SUBMIT);
+    assert_null(reply_of(w, r));
+    uint64_t bad = submit(w, 1, "\xff", KQ_LEDGER_REQ_SUBMIT);
+    assert_int_equal(reply_of(w, bad)->status, KQ_ERR_FORMAT);
+    run_until(w, 5, 100000);
+    assert_non_null(reply_of(w, r));
+    assert_int_equal(reply_of(w, r)->status, KQ_ERR_TIMEOUT);
+    uint64_t late = submit(w, 1, "E\x02", KQ_LEDGER_REQ_SUBMIT);
+    assert_int_equal(reply_of(w, late)->status, KQ_ERR_TIMEOUT);
+    check_agree(w, 5);
+    world_free(w);
+}
+
+/* Certificates from the chain verify; a tampered one does not. */
+static void test_chain_certs(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(3, 4, 0);
+    for (int i = 0; i < 4; i++)
+        boot(w, i);
+    run_until(w, 4, 200000);
+    struct kq_cert *c = calloc(1, sizeof *c);
+    struct kq_ledger_crypto cr = w->cfg[0].crypto;
+    for (uint64_t h = 1; h <= 4; h++) {
+        const uint8_t *rec, *raw;
+        size_t len, raw_len;
+        kq_hash hash;
+        assert_int_equal(kq_replica_block_record(w->slots[2].state, h, &rec, &len), KQ_OK);
+        assert_int_equal(kq_block_resp_decode(&raw, &raw_len, c, rec, len), KQ_OK);
+        assert_int_equal(kq_replica_block_hash(w->slots[2].state, h, &hash), KQ_OK);
+        assert_int_equal(kq_cert_verify(c, &w->cfg[0].chain_id, h, &hash, &w->vs, &cr), KQ_OK);
+        assert_true(c->count >= 3);
+        c->sigs[0].sig[5] ^= 1;
+        assert_int_equal(kq_cert_verify(c, &w->cfg[0].chain_id, h, &hash, &w->vs, &cr),
+                         KQ_ERR_BAD_SIGNATURE);
+        c->sigs[0].sig[5] ^= 1;
+        hash.b[0] ^= 1;
+        assert_int_equal(kq_cert_verify(c, &w->cfg[0].chain_id, h, &hash, &w->vs, &cr),
+                         KQ_ERR_BAD_PROOF);
+    }
+    free(c);
+    world_free(w);
+}
+
+static enum kq_err frame_to(struct world *w, int i, uint32_t from, uint16_t type, const uint8_t *p,
+                            size_t n)
+{
+    struct kq_event ev = {
+        .kind = KQ_EV_FRAME, .peer = from, .frame_type = type, .payload = p, .payload_len = n};
+    return step(w, i, &ev);
+}
+
+/* Votes with bad signatures, from strangers, or malformed are rejected and change nothing; a
+ * block response with a forged certificate is rejected; a correct vote is accepted. */
+static void test_bad_messages(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(5, 4, 0);
+    for (int i = 0; i < 4; i++)
+        boot(w, i);
+    run_until(w, 2, 200000);
+    int me = 0;
+    uint64_t h = kq_replica_height(w->slots[me].state) + 1;
+    kq_hash bogus;
+    memset(bogus.b, 0x77, 32);
+    for (uint32_t v = 2; v <= 4; v++) { /* a would-be quorum of forged precommits */
+        struct kq_vote vote = {.type = KQ_VOTE_PRECOMMIT,
+                               .height = h,
+                               .round = 0,
+                               .has_block = true,
+                               .block = bogus,
+                               .validator = v};
+        struct kq_ledger_crypto wrong = w->cfg[me].crypto; /* signs with node 1's key */
+        kq_vote_sign(&vote, &w->cfg[me].chain_id, &wrong);
+        uint8_t m[KQ_VOTE_BYTES];
+        struct kq_buf b;
+        kq_buf_writer(&b, m, sizeof m);
+        assert_int_equal(kq_vote_encode(&vote, &b), KQ_OK);
+        assert_int_equal(frame_to(w, me, v, KQ_FRAME_LEDGER_VOTE, m, sizeof m),
+                         KQ_ERR_BAD_SIGNATURE);
+        assert_int_equal(w->acts.count, 0);
+        vote.validator = 9; /* not a validator */
+        kq_buf_writer(&b, m, sizeof m);
+        assert_int_equal(kq_vote_encode(&vote, &b), KQ_OK);
+        assert_int_equal(frame_to(w, me, v, KQ_FRAME_LEDGER_VOTE, m, sizeof m),
+                         KQ_ERR_PEER_IDENTITY);
+        assert_int_equal(frame_to(w, me, v, KQ_FRAME_LEDGER_VOTE, m, sizeof m - 1),
+                         KQ_ERR_TRUNCATED);
+        /* the same vote properly signed by its validator is accepted */
+        vote.validator = v;
+        struct kq_ledger_crypto right = w->cfg[v - 1].crypto;
+        vote.block = bogus;
+        vote.round = 60; /* far ahead, harmless */
+        kq_vote_sign(&vote, &w->cfg[me].chain_id, &right);
+        kq_buf_writer(&b, m, sizeof m);
+        assert_int_equal(kq_vote_encode(&vote, &b), KQ_OK);
+        assert_int_equal(frame_to(w, me, v, KQ_FRAME_LEDGER_VOTE, m, sizeof m), KQ_OK);
+    }
+    assert_int_equal(kq_replica_height(w->slots[me].state), h - 1);
+    assert_int_equal(frame_to(w, me, 9, KQ_FRAME_LEDGER_VOTE, NULL, 0), KQ_ERR_PEER_IDENTITY);
+    assert_int_equal(frame_to(w, me, 2, 0x01ff, NULL, 0), KQ_ERR_TYPE);
+
+    /* block 1 from node 2's chain with one certificate signature broken, sent to a fresh node */
+    const uint8_t *rec;
+    size_t len;
+    assert_int_equal(kq_replica_block_record(w->slots[1].state, 1, &rec, &len), KQ_OK);
+    uint8_t *bad = malloc(len);
+    memcpy(bad, rec, len);
+    bad[len - 1] ^= 1; /* last byte of the last signature */
+    struct world *f = world_new(5, 4, 0);
+    boot(f, 0);
+    assert_int_equal(frame_to(f, 0, 2, KQ_FRAME_LEDGER_BLOCK, bad, len), KQ_ERR_BAD_SIGNATURE);
+    assert_int_equal(kq_replica_height(f->slots[0].state), 0);
+    assert_int_equal(frame_to(f, 0, 2, KQ_FRAME_LEDGER_BLOCK, rec, len), KQ_OK);
+    assert_int_equal(kq_replica_height(f->slots[0].state), 1); /* the genuine one commits */
+    free(bad);
+    world_drop(f);
+    world_free(w);
+}
+
+/* Admission: the mempool bound answers BUSY; unknown request kinds are refused. */
+static void test_mempool_bound(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(9, 4, 0);
+    boot(w, 0); /* alone: nothing commits, the pool only fills */
+    char tx[32];
+    for (unsigned i = 0; i < KQ_LEDGER_MEMPOOL_MAX_TXS; i++) {
+        snprintf(tx, sizeof tx, "fill-%u", i);
+        uint64_t id = submit(w, 0, tx, KQ_LEDGER_REQ_SUBMIT_ASYNC);
+        assert_int_equal(reply_of(w, id)->status, KQ_OK);
+        w->n_replies = 0;
+        for (size_t k = 0; k < w->n_msgs; k++)
+            free(w->msgs[k].payload);
+        w->n_msgs = 0;
+    }
+    uint64_t id = submit(w, 0, "one too many", KQ_LEDGER_REQ_SUBMIT_ASYNC);
+    assert_int_equal(reply_of(w, id)->status, KQ_ERR_BUSY);
+    id = submit(w, 0, "fill-7", KQ_LEDGER_REQ_SUBMIT_ASYNC); /* already there: idempotent */
+    assert_int_equal(reply_of(w, id)->status, KQ_OK);
+    id = submit(w, 0, "x", 99);
+    assert_int_equal(reply_of(w, id)->status, KQ_ERR_INVALID_ARG);
+    assert_int_equal(kq_replica_mempool_count(w->slots[0].state), KQ_LEDGER_MEMPOOL_MAX_TXS);
+    world_free(w);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commit_4),
+        cmocka_unit_test(test_commit_5),
+        cmocka_unit_test(test_silent_validator),
+        cmocka_unit_test(test_silent_proposer),
+        cmocka_unit_test(test_equivocation),
+        cmocka_unit_test(test_crash_restart),
+        cmocka_unit_test(test_follower_and_expiry),
+        cmocka_unit_test(test_chain_certs),
+        cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_mempool_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
