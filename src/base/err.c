@@ -67,6 +67,14 @@ const char *kq_strerror(enum kq_err err)
         return "busy: queue full, retry later";
     case KQ_ERR_NET:
         return "network failure";
+    case KQ_ERR_FORBIDDEN:
+        return "not allowed";
+    case KQ_ERR_DUPLICATE:
+        return "already committed";
+    case KQ_ERR_EXPIRED:
+        return "expired";
+    case KQ_ERR_EXISTS:
+        return "already exists";
     }
     return "unknown error";
 }
@@ -136,6 +144,14 @@ const char *kq_errcode(enum kq_err err)
         return "busy";
     case KQ_ERR_NET:
         return "net_error";
+    case KQ_ERR_FORBIDDEN:
+        return "forbidden";
+    case KQ_ERR_DUPLICATE:
+        return "duplicate";
+    case KQ_ERR_EXPIRED:
+        return "expired";
+    case KQ_ERR_EXISTS:
+        return "exists";
     }
     return "unknown";
 }

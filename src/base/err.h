@@ -35,6 +35,10 @@ enum kq_err {
     KQ_ERR_CONFIG,          /* a configuration file is missing, malformed or inconsistent */
     KQ_ERR_BUSY,            /* a bounded queue is full: back-pressure, retry later */
     KQ_ERR_NET,             /* a socket, listener or connection failed */
+    KQ_ERR_FORBIDDEN,       /* authenticated, but not allowed to do this */
+    KQ_ERR_DUPLICATE,       /* already done: a transaction with this id is committed */
+    KQ_ERR_EXPIRED,         /* past its expiry (a transaction's expiry height) */
+    KQ_ERR_EXISTS,          /* the thing to create already exists */
 };
 
 /* Returns a static, human-readable message for err. Never NULL. */

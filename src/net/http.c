@@ -335,12 +335,16 @@ static int err_status(enum kq_err err)
     case KQ_ERR_LABEL:
     case KQ_ERR_TYPE:
     case KQ_ERR_BAD_SIGNATURE:
+    case KQ_ERR_EXPIRED:
         return 400;
     case KQ_ERR_PEER_IDENTITY:
+    case KQ_ERR_FORBIDDEN:
         return 403;
     case KQ_ERR_NOT_FOUND:
         return 404;
     case KQ_ERR_STATE:
+    case KQ_ERR_DUPLICATE:
+    case KQ_ERR_EXISTS:
         return 409;
     case KQ_OK:
     case KQ_ERR_NOMEM:

@@ -259,11 +259,17 @@ static void step_once(struct kq_core_host *h, const struct kq_event *ev)
     kq_actions_reset(h->acts);
     h->stepping = true;
     enum kq_err err = h->ops->step(h->state, ev, h->acts);
-    if (err == KQ_OK)
+    if (err == KQ_OK) {
         execute(h);
-    else /* a core refuses bad input (a malformed frame) by failing the step, emitting nothing */
+    } else if (ev->kind == KQ_EV_REQUEST) { /* a refused request is answered with the reason */
+        struct kq_action refusal = {
+            .kind = KQ_ACT_REPLY, .request_id = ev->request_id, .reply_status = err};
+        do_reply(h, &refusal, NULL);
+    } else { /* a core refuses bad input (a malformed frame) by failing the step, emitting nothing
+              */
         KQ_LOG(KQ_LOG_DEBUG, "core_rejected_event", KQ_LS("core", h->ops->name),
                KQ_LU("kind", ev->kind), KQ_LU("peer", ev->peer), KQ_LS("reason", kq_errcode(err)));
+    }
     h->stepping = false;
 }
 

@@ -81,7 +81,7 @@ static void test_size_arith(void **state)
 static void test_strerror_total(void **state)
 {
     (void)state;
-    for (int e = KQ_OK; e <= KQ_ERR_NET; e++) {
+    for (int e = KQ_OK; e <= KQ_ERR_EXISTS; e++) {
         assert_string_not_equal(kq_strerror((enum kq_err)e), "unknown error");
         assert_string_not_equal(kq_errcode((enum kq_err)e), "unknown");
     }

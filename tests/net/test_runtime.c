@@ -55,8 +55,10 @@ static enum kq_err echo_request(struct echo *e, const struct kq_event *ev, struc
     case REQ_LATER_B:
         e->later_b = ev->request_id;
         return kq_actions_timer(out, 10, 5);
-    default: /* REQ_NEVER: kept pending */
+    case REQ_NEVER: /* kept pending */
         return KQ_OK;
+    default: /* an unknown request: the step fails, and the runtime answers with the reason */
+        return KQ_ERR_INVALID_ARG;
     }
 }
 
@@ -101,6 +103,7 @@ struct world {
     size_t got_len;
     enum kq_err later_status;
     bool cancelled_called;
+    bool refused;
 };
 
 static void on_reverse(void *ctx, enum kq_err status, const uint8_t *p, size_t len)
@@ -123,6 +126,15 @@ static void on_plain(void *ctx, enum kq_err status, const uint8_t *p, size_t len
         kq_runtime_stop(w->rt);
 }
 
+static void on_refused(void *ctx, enum kq_err status, const uint8_t *p, size_t len)
+{
+    struct world *w = ctx;
+    (void)p;
+    assert_int_equal(status, KQ_ERR_INVALID_ARG);
+    assert_int_equal(len, 0);
+    w->refused = true;
+}
+
 static void on_cancelled(void *ctx, enum kq_err status, const uint8_t *p, size_t len)
 {
     (void)status, (void)p, (void)len;
@@ -143,6 +155,7 @@ static void on_status(void *ctx, struct kq_core_host *host, const struct kq_acti
     assert_int_equal(kq_runtime_request(host, REQ_LATER, NULL, 0, on_plain, w, &id), KQ_OK);
     assert_int_equal(kq_runtime_request(host, REQ_LATER_B, NULL, 0, on_cancelled, w, &id), KQ_OK);
     kq_runtime_request_cancel(host, id); /* the later reply for it must be dropped */
+    assert_int_equal(kq_runtime_request(host, 99, NULL, 0, on_refused, w, &id), KQ_OK);
 }
 
 static enum kq_err no_auth(void *ctx, SSL *ssl, const char *bearer, struct kq_http_principal *out)
@@ -194,6 +207,7 @@ static void test_runtime_drives_core(void **state)
     assert_memory_equal(w.got, "cba", 3);
     assert_int_equal(w.later_status, KQ_ERR_TIMEOUT);
     assert_false(w.cancelled_called);
+    assert_true(w.refused);
     kq_runtime_free(w.rt);
 
     /* Both records of the START step were committed together; "a" was erased since. */
