@@ -1,0 +1,124 @@
+/* Adapter from the replica's application interface to the state machine (app.h). Pure and
+ * deterministic like both sides: no clock, no I/O; the only allocations are the per-block
+ * scratch arrays, freed before returning. */
+#include "ledger/app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/smt.h"
+#include "ledger/state.h"
+
+enum kq_err kq_ledger_tx_err(enum kq_tx_status status)
+{
+    switch (status) {
+    case KQ_TX_OK:
+        return KQ_OK;
+    case KQ_TX_MALFORMED:
+        return KQ_ERR_FORMAT;
+    case KQ_TX_OVERSIZED:
+    case KQ_TX_VALSET_FULL:
+    case KQ_TX_STATE_FULL:
+        return KQ_ERR_LIMIT;
+    case KQ_TX_WRONG_CHAIN:
+    case KQ_TX_EXPIRY_TOO_FAR:
+    case KQ_TX_UNKNOWN_TYPE:
+    case KQ_TX_INVALID:
+        return KQ_ERR_INVALID_ARG;
+    case KQ_TX_BAD_SIGNATURE:
+        return KQ_ERR_BAD_SIGNATURE;
+    case KQ_TX_EXPIRED:
+        return KQ_ERR_EXPIRED;
+    case KQ_TX_DUPLICATE:
+        return KQ_ERR_DUPLICATE;
+    case KQ_TX_UNAUTHORIZED:
+        return KQ_ERR_FORBIDDEN;
+    case KQ_TX_NOT_FOUND:
+        return KQ_ERR_NOT_FOUND;
+    case KQ_TX_EXISTS:
+        return KQ_ERR_EXISTS;
+    case KQ_TX_EMPTY_VALSET:
+        return KQ_ERR_STATE;
+    }
+    return KQ_ERR_INVALID_ARG;
+}
+
+static enum kq_err app_genesis(void *ctx, void **state, kq_hash *root)
+{
+    const struct kq_ledger_state_app *a = ctx;
+    struct kq_smt *st = NULL;
+    KQ_GUARD(kq_state_genesis(a->genesis, &st));
+    kq_smt_root(st, root);
+    *state = st;
+    return KQ_OK;
+}
+
+static enum kq_err app_check_tx(void *ctx, const void *state, uint64_t height, const uint8_t *tx,
+                                size_t len, uint64_t *expiry_height)
+{
+    (void)ctx;
+    struct kq_tx_ref ref = {.data = tx, .len = len};
+    struct kq_tx_result res;
+    KQ_GUARD(kq_state_check_tx(state, height, &ref, &res));
+    KQ_GUARD(kq_ledger_tx_err(res.status));
+    struct kq_tx decoded;
+    KQ_GUARD(kq_tx_decode(&decoded, tx, len)); /* it decoded in the check: this cannot fail */
+    *expiry_height = decoded.expiry_height;
+    return KQ_OK;
+}
+
+static enum kq_err app_apply_block(void *ctx, const void *pre, uint64_t height, uint64_t time_ms,
+                                   const struct kq_tx_view *txs, size_t n, void **post,
+                                   kq_hash *root, enum kq_err *results)
+{
+    (void)ctx;
+    struct kq_tx_ref *refs = calloc(n > 0 ? n : 1, sizeof *refs);
+    struct kq_tx_result *res = calloc(n > 0 ? n : 1, sizeof *res);
+    enum kq_err err = refs != NULL && res != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    for (size_t i = 0; i < n && err == KQ_OK; i++)
+        refs[i] = (struct kq_tx_ref){.data = txs[i].data, .len = txs[i].len};
+    struct kq_smt *out = NULL;
+    if (err == KQ_OK)
+        err = kq_state_apply_block(pre, height, time_ms, refs, n, &out, res);
+    if (err == KQ_OK) {
+        for (size_t i = 0; i < n; i++)
+            results[i] = kq_ledger_tx_err(res[i].status);
+        kq_smt_root(out, root);
+        *post = out;
+    }
+    free(refs);
+    free(res);
+    return err;
+}
+
+static void app_release(void *ctx, void *state)
+{
+    (void)ctx;
+    kq_smt_unref(state);
+}
+
+void kq_ledger_state_app_init(struct kq_ledger_app *app, struct kq_ledger_state_app *ctx,
+                              const struct kq_genesis *genesis)
+{
+    KQ_ASSERT(app != NULL && ctx != NULL && genesis != NULL);
+    ctx->genesis = genesis;
+    *app = (struct kq_ledger_app){.ctx = ctx,
+                                  .genesis = app_genesis,
+                                  .check_tx = app_check_tx,
+                                  .apply_block = app_apply_block,
+                                  .release = app_release};
+}
+
+enum kq_err kq_ledger_genesis_valset(const struct kq_genesis *g, struct kq_valset *vs)
+{
+    struct kq_validator v[KQ_LEDGER_GENESIS_MAX_NODES];
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].roles & KQ_ROLE_VALIDATOR) {
+            v[n].id = g->nodes[i].node_id;
+            memcpy(v[n].pk, g->nodes[i].identity_pk, sizeof v[n].pk);
+            n++;
+        }
+    KQ_ENSURE(n > 0, KQ_ERR_INVALID_ARG);
+    return kq_valset_init(vs, v, n);
+}
