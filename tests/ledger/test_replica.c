@@ -164,6 +164,7 @@ struct world {
     size_t n_votes;
     uint32_t byzantine; /* id exempt from the double-sign check; 0: none */
     uint32_t drop_tx_from;
+    bool frozen_clocks; /* every wall clock reads the same constant */
     struct reply replies[256];
     size_t n_replies;
     uint64_t next_request;
@@ -394,6 +395,8 @@ static enum kq_err step(struct world *w, int i, struct kq_event *ev)
     kq_actions_reset(&w->acts);
     ev->now_ms = w->now;
     ev->wall_ms = 1000000 + w->now + (uint64_t)i * 3; /* skewed clocks */
+    if (w->frozen_clocks)
+        ev->wall_ms = 1000000;
     enum kq_err err = kq_replica_ops.step(w->slots[i].state, ev, &w->acts);
     if (err == KQ_OK)
         apply_actions(w, i);
@@ -615,9 +618,10 @@ static struct kq_header header_at(struct world *w, int i, uint64_t h)
 
 /* ---- tests ---- */
 
-static void run_commit(int n, uint64_t seed)
+static void run_commit(int n, uint64_t seed, bool frozen)
 {
     struct world *w = world_new(seed, n, 0);
+    w->frozen_clocks = frozen;
     for (int i = 0; i < n; i++)
         boot(w, i);
     uint64_t r1 = submit(w, 0, "tx-one", KQ_LEDGER_REQ_SUBMIT);
@@ -651,14 +655,21 @@ static void test_commit_4(void **unused)
 {
     (void)unused;
     for (uint64_t seed = 1; seed <= 4; seed++)
-        run_commit(4, seed);
+        run_commit(4, seed, false);
 }
 
 static void test_commit_5(void **unused)
 {
     (void)unused;
     for (uint64_t seed = 11; seed <= 13; seed++)
-        run_commit(5, seed);
+        run_commit(5, seed, false);
+}
+
+/* Clocks that stand still: BFT time still grows by the parent + 1 ms rule. */
+static void test_frozen_clocks(void **unused)
+{
+    (void)unused;
+    run_commit(4, 31, true);
 }
 
 static void test_silent_validator(void **unused)
@@ -894,6 +905,235 @@ static void test_bad_messages(void **unused)
     world_free(w);
 }
 
+/* ---- a single replica driven by hand-made messages ---- */
+
+static uint32_t proposer_at(struct world *w, uint32_t round)
+{
+    struct kq_hasher hs;
+    kq_hash seed;
+    uint32_t wts[MAXN];
+    for (int i = 0; i < MAXN; i++)
+        wts[i] = KQ_LEDGER_WEIGHT_FLOOR;
+    kq_hasher_init(&hs, "kq-ledger-v1/schedule");
+    kq_hasher_put_u64(&hs, 1);
+    kq_hasher_put(&hs, w->cfg[0].chain_id.b, 32);
+    kq_hasher_final(&hs, &seed);
+    return kq_valset_proposer(&w->vs, wts, &seed, round);
+}
+
+static struct kq_ledger_crypto key_of(struct world *w, uint32_t id)
+{
+    return w->cfg[id - 1].crypto;
+}
+
+/* A valid block at height 1 first proposed in `round`, holding one tx; *raw is malloc'd. */
+static size_t block1(struct world *w, uint32_t round, const char *tx, uint8_t **raw, kq_hash *hash)
+{
+    struct kq_block *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    b->header = (struct kq_header){.chain_id = w->cfg[0].chain_id,
+                                   .height = 1,
+                                   .round = round,
+                                   .proposer = proposer_at(w, round),
+                                   .time_ms = w->cfg[0].genesis_time_ms + 1,
+                                   .tx_count = 1};
+    kq_valset_hash(&w->vs, &b->header.valset_hash);
+    b->header.next_valset_hash = b->header.valset_hash;
+    b->n_txs = 1;
+    b->txs[0] = (struct kq_tx_view){(const uint8_t *)tx, strlen(tx)};
+    assert_int_equal(kq_block_tx_root(b, &b->header.tx_root), KQ_OK);
+    void *g, *post;
+    kq_hash root;
+    enum kq_err res[1];
+    assert_int_equal(app_genesis(NULL, &g, &root), KQ_OK);
+    assert_int_equal(app_apply(NULL, g, 1, 0, b->txs, 1, &post, &b->header.state_root, res), KQ_OK);
+    app_release(NULL, g);
+    app_release(NULL, post);
+    *raw = malloc(4096);
+    struct kq_buf wb;
+    kq_buf_writer(&wb, *raw, 4096);
+    assert_int_equal(kq_block_encode(b, &wb), KQ_OK);
+    kq_header_hash(&b->header, hash);
+    free(b);
+    return kq_buf_len(&wb);
+}
+
+static enum kq_err give_proposal(struct world *w, int i, uint32_t round, uint32_t pol,
+                                 const uint8_t *raw, size_t len, const kq_hash *hash)
+{
+    struct kq_proposal pr = {.height = 1,
+                             .round = round,
+                             .pol_round = pol,
+                             .proposer = proposer_at(w, round),
+                             .block = raw,
+                             .block_len = len};
+    struct kq_ledger_crypto c = key_of(w, pr.proposer);
+    kq_proposal_sign(&pr, &w->cfg[0].chain_id, hash, &c);
+    uint8_t *m = malloc(KQ_PROPOSAL_OVERHEAD + len);
+    struct kq_buf b;
+    kq_buf_writer(&b, m, KQ_PROPOSAL_OVERHEAD + len);
+    assert_int_equal(kq_proposal_encode(&pr, &b), KQ_OK);
+    enum kq_err err = frame_to(w, i, pr.proposer, KQ_FRAME_LEDGER_PROPOSAL, m, kq_buf_len(&b));
+    free(m);
+    return err;
+}
+
+static void give_vote(struct world *w, int i, uint8_t type, uint32_t round, const kq_hash *blk,
+                      uint32_t from)
+{
+    struct kq_vote v = {.type = type,
+                        .height = 1,
+                        .round = round,
+                        .has_block = blk != NULL,
+                        .timestamp_ms = 1000500,
+                        .validator = from};
+    if (blk != NULL)
+        v.block = *blk;
+    struct kq_ledger_crypto c = key_of(w, from);
+    kq_vote_sign(&v, &w->cfg[0].chain_id, &c);
+    uint8_t m[KQ_VOTE_BYTES];
+    struct kq_buf b;
+    kq_buf_writer(&b, m, sizeof m);
+    assert_int_equal(kq_vote_encode(&v, &b), KQ_OK);
+    assert_int_equal(frame_to(w, i, from, KQ_FRAME_LEDGER_VOTE, m, sizeof m), KQ_OK);
+}
+
+/* The vote among the last step's sends, if any. */
+static bool vote_sent(struct world *w, struct kq_vote *v)
+{
+    for (size_t k = 0; k < w->acts.count; k++) {
+        const struct kq_action *a = &w->acts.items[k];
+        if (a->kind == KQ_ACT_SEND && a->frame_type == KQ_FRAME_LEDGER_VOTE) {
+            assert_int_equal(kq_vote_decode(v, kq_action_payload(&w->acts, a), a->payload_len),
+                             KQ_OK);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool synced_persist(struct world *w, uint64_t *token)
+{
+    for (size_t k = 0; k < w->acts.count; k++)
+        if (w->acts.items[k].kind == KQ_ACT_PERSIST && w->acts.items[k].sync) {
+            *token = w->acts.items[k].write_token;
+            return true;
+        }
+    return false;
+}
+
+/* After a step that signed: nothing left yet; the vote leaves on WRITE_DONE. Returns it. */
+static struct kq_vote expect_vote(struct world *w, int i)
+{
+    struct kq_vote v;
+    uint64_t token;
+    assert_false(vote_sent(w, &v));
+    assert_true(synced_persist(w, &token));
+    if (token > 1) { /* an earlier write's completion does not cover this one */
+        struct kq_event early = {.kind = KQ_EV_WRITE_DONE, .write_token = token - 1};
+        assert_int_equal(step(w, i, &early), KQ_OK);
+        assert_false(vote_sent(w, &v));
+    }
+    struct kq_event ev = {.kind = KQ_EV_WRITE_DONE, .write_token = token};
+    make_durable(&w->slots[i], token);
+    assert_int_equal(step(w, i, &ev), KQ_OK);
+    assert_true(vote_sent(w, &v));
+    return v;
+}
+
+static void fire(struct world *w, int i, uint32_t timer)
+{
+    struct kq_event ev = {.kind = KQ_EV_TIMER, .timer = timer};
+    assert_int_equal(step(w, i, &ev), KQ_OK);
+}
+
+/* Locks: a validator locked on A prevotes nil for another block until it sees a newer polka for
+ * it, then prevotes it; a proposal whose polka it has not seen waits. Votes leave only once
+ * durable, and a restarted validator resends its vote and signs nothing new for that round. */
+static void test_locking(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(21, 4, 0);
+    uint32_t used[3] = {proposer_at(w, 0), proposer_at(w, 1), proposer_at(w, 2)}, me = 0;
+    for (uint32_t id = 1; id <= 4 && me == 0; id++)
+        if (id != used[0] && id != used[1] && id != used[2])
+            me = id;
+    assert_int_not_equal(me, 0);
+    int t = (int)me - 1;
+    uint32_t others[3], k = 0;
+    for (uint32_t id = 1; id <= 4; id++)
+        if (id != me)
+            others[k++] = id;
+    boot(w, t);
+    fire(w, t, KQ_REPLICA_TIMER_COMMIT); /* round 0 */
+    uint8_t *ra, *rb, *rc;
+    kq_hash ha, hb, hc;
+    size_t la = block1(w, 0, "block A", &ra, &ha), lb = block1(w, 1, "block B", &rb, &hb);
+    size_t lc = block1(w, 2, "block C", &rc, &hc);
+
+    assert_int_equal(give_proposal(w, t, 0, KQ_ROUND_NONE, ra, la, &ha), KQ_OK);
+    struct kq_vote v = expect_vote(w, t);
+    assert_true(v.type == KQ_VOTE_PREVOTE && v.has_block && kq_hash_eq(&v.block, &ha));
+    give_vote(w, t, KQ_VOTE_PREVOTE, 0, &ha, others[0]);
+    give_vote(w, t, KQ_VOTE_PREVOTE, 0, &ha, others[1]); /* a polka: lock A, precommit A */
+    v = expect_vote(w, t);
+    assert_true(v.type == KQ_VOTE_PRECOMMIT && v.has_block && kq_hash_eq(&v.block, &ha));
+    for (int j = 0; j < 3; j++)
+        give_vote(w, t, KQ_VOTE_PRECOMMIT, 0, NULL, others[j]);
+    fire(w, t, KQ_REPLICA_TIMER_PRECOMMIT); /* round 1 */
+    assert_int_equal(kq_replica_round(w->slots[t].state), 1);
+
+    assert_int_equal(give_proposal(w, t, 1, KQ_ROUND_NONE, rb, lb, &hb), KQ_OK);
+    v = expect_vote(w, t); /* locked on A: nil for B */
+    assert_true(v.type == KQ_VOTE_PREVOTE && v.round == 1 && !v.has_block);
+    for (int j = 0; j < 3; j++)
+        give_vote(w, t, KQ_VOTE_PRECOMMIT, 1, NULL, others[j]);
+    fire(w, t, KQ_REPLICA_TIMER_PRECOMMIT); /* round 2 */
+    assert_int_equal(kq_replica_round(w->slots[t].state), 2);
+
+    assert_int_equal(give_proposal(w, t, 2, 1, rb, lb, &hb), KQ_OK);
+    assert_false(vote_sent(w, &v)); /* B with a polka in round 1 it has not seen: wait */
+    uint64_t none;
+    assert_false(synced_persist(w, &none));
+    give_vote(w, t, KQ_VOTE_PREVOTE, 1, &hb, others[0]);
+    give_vote(w, t, KQ_VOTE_PREVOTE, 1, &hb, others[1]);
+    give_vote(w, t, KQ_VOTE_PREVOTE, 1, &hb, others[2]); /* newer polka than the lock */
+    v = expect_vote(w, t);
+    assert_true(v.type == KQ_VOTE_PREVOTE && v.round == 2 && kq_hash_eq(&v.block, &hb));
+
+    /* crash and restart from the durable records: the prevote is resent, not re-signed */
+    crash(w, t);
+    boot(w, t);
+    struct kq_vote again;
+    assert_true(vote_sent(w, &again));
+    assert_memory_equal(again.sig, v.sig, 64);
+    assert_int_equal(kq_replica_round(w->slots[t].state), 2);
+    uint64_t token;
+    assert_int_equal(give_proposal(w, t, 2, KQ_ROUND_NONE, rc, lc, &hc), KQ_OK);
+    assert_false(vote_sent(w, &again)); /* a second proposal for round 2 signs nothing */
+    assert_false(synced_persist(w, &token));
+    free(ra);
+    free(rb);
+    free(rc);
+    world_free(w);
+}
+
+/* f + 1 validators in a higher round move a replica there; f alone do not. */
+static void test_round_skip(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(22, 4, 0);
+    boot(w, 0);
+    fire(w, 0, KQ_REPLICA_TIMER_COMMIT);
+    assert_int_equal(kq_replica_round(w->slots[0].state), 0);
+    give_vote(w, 0, KQ_VOTE_PREVOTE, 5, NULL, 2);
+    give_vote(w, 0, KQ_VOTE_PRECOMMIT, 5, NULL, 2);
+    assert_int_equal(kq_replica_round(w->slots[0].state), 0); /* one (f = 1) is not enough */
+    give_vote(w, 0, KQ_VOTE_PREVOTE, 5, NULL, 3);
+    assert_int_equal(kq_replica_round(w->slots[0].state), 5);
+    world_free(w);
+}
+
 /* Admission: the mempool bound answers BUSY; unknown request kinds are refused. */
 static void test_mempool_bound(void **unused)
 {
@@ -935,6 +1175,9 @@ int main(void)
         cmocka_unit_test(test_chain_certs),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_mempool_bound),
+        cmocka_unit_test(test_locking),
+        cmocka_unit_test(test_round_skip),
+        cmocka_unit_test(test_frozen_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
