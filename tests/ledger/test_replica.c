@@ -1026,7 +1026,7 @@ static bool synced_persist(struct world *w, uint64_t *token)
 static struct kq_vote expect_vote(struct world *w, int i)
 {
     struct kq_vote v;
-    uint64_t token;
+    uint64_t token = 0;
     assert_false(vote_sent(w, &v));
     assert_true(synced_persist(w, &token));
     if (token > 1) { /* an earlier write's completion does not cover this one */
@@ -1108,7 +1108,7 @@ static void test_locking(void **unused)
     assert_true(vote_sent(w, &again));
     assert_memory_equal(again.sig, v.sig, 64);
     assert_int_equal(kq_replica_round(w->slots[t].state), 2);
-    uint64_t token;
+    uint64_t token = 0;
     assert_int_equal(give_proposal(w, t, 2, KQ_ROUND_NONE, rc, lc, &hc), KQ_OK);
     assert_false(vote_sent(w, &again)); /* a second proposal for round 2 signs nothing */
     assert_false(synced_persist(w, &token));
