@@ -1198,7 +1198,8 @@ static enum kq_err on_frame(struct rp_state *st, const struct kq_event *ev, stru
         kq_hash id;
         KQ_GUARD(kq_tx_msg_decode(&tx, &len, ev->payload, ev->payload_len));
         enum kq_err err = pool_add(st, tx, len, &id);
-        return err == KQ_ERR_BUSY || err == KQ_ERR_TIMEOUT ? KQ_OK : err;
+        /* a full pool or a tx the app refuses (expired, already committed) is dropped */
+        return err == KQ_ERR_NOMEM ? err : KQ_OK;
     }
     default:
         return KQ_ERR_TYPE;

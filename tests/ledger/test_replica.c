@@ -1134,6 +1134,75 @@ static void test_round_skip(void **unused)
     world_free(w);
 }
 
+/* Boots slot i from its store; the first failing event's error (KQ_OK if none). */
+static enum kq_err boot_err(struct world *w, int i)
+{
+    struct slot *s = &w->slots[i];
+    uint32_t peers[3] = {2, 3, 4};
+    s->state = calloc(1, kq_replica_ops.state_size);
+    assert_int_equal(kq_replica_ops.init(s->state, s->id, peers, 3, &w->cfg[0]), KQ_OK);
+    for (size_t k = 0; k < s->n_store; k++) {
+        struct kq_event ev = {.kind = KQ_EV_RESTORE,
+                              .record_key = s->store[k].key,
+                              .payload = s->store[k].val,
+                              .payload_len = s->store[k].len};
+        enum kq_err err = step(w, i, &ev);
+        if (err != KQ_OK)
+            return err;
+    }
+    struct kq_event ev = {.kind = KQ_EV_START};
+    return step(w, i, &ev);
+}
+
+static struct rec *find_rec(struct slot *s, const char *key)
+{
+    for (size_t k = 0; k < s->n_store; k++)
+        if (strcmp(s->store[k].key, key) == 0)
+            return &s->store[k];
+    return NULL;
+}
+
+/* Damaged records are refused at restore: a bad safety record, a gap in the blocks, a block
+ * whose certificate was altered, a foreign key. */
+static void test_restore_errors(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(23, 4, 0);
+    for (int i = 0; i < 4; i++)
+        boot(w, i);
+    run_until(w, 3, 200000);
+    crash(w, 0);
+    struct slot *s = &w->slots[0];
+    struct rec *safety = find_rec(s, KQ_REPLICA_SAFETY_RECORD);
+    struct rec *b1 = find_rec(s, KQ_REPLICA_BLOCK_PREFIX "00000000000000000001");
+    assert_non_null(safety);
+    assert_non_null(b1);
+    safety->val[0] = 9;
+    assert_int_equal(boot_err(w, 0), KQ_ERR_VERSION);
+    crash(w, 0);
+    safety->val[0] = 1;
+    safety->len--;
+    assert_int_not_equal(boot_err(w, 0), KQ_OK);
+    crash(w, 0);
+    safety->len++;
+    b1->val[b1->len - 1] ^= 1; /* a certificate signature */
+    assert_int_equal(boot_err(w, 0), KQ_ERR_BAD_SIGNATURE);
+    crash(w, 0);
+    b1->val[b1->len - 1] ^= 1;
+    snprintf(b1->key, sizeof b1->key, "%s", "ledger/other");
+    assert_int_equal(boot_err(w, 0), KQ_ERR_STORE);
+    crash(w, 0);
+    snprintf(b1->key, sizeof b1->key, "%s", KQ_REPLICA_BLOCK_PREFIX "00000000000000000009");
+    assert_int_equal(boot_err(w, 0), KQ_ERR_STORE); /* block 1 missing */
+    crash(w, 0);
+    snprintf(b1->key, sizeof b1->key, "%s", KQ_REPLICA_BLOCK_PREFIX "00000000000000000001");
+    assert_int_equal(boot_err(w, 0), KQ_OK);
+    s->up = true;
+    run_until(w, 5, 200000);
+    check_agree(w, 5);
+    world_free(w);
+}
+
 /* Admission: the mempool bound answers BUSY; unknown request kinds are refused. */
 static void test_mempool_bound(void **unused)
 {
@@ -1178,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_locking),
         cmocka_unit_test(test_round_skip),
         cmocka_unit_test(test_frozen_clocks),
+        cmocka_unit_test(test_restore_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
