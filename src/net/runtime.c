@@ -441,10 +441,12 @@ void kq_runtime_free(struct kq_runtime *rt)
 {
     if (rt == NULL)
         return;
-    for (size_t i = 0; i < rt->n_cores; i++)
-        host_free(rt->cores[i]);
+    /* The HTTP server first: freeing it cancels deferred requests, whose cancel callbacks may
+     * still talk to the cores (kq_runtime_request_cancel). */
     if (rt->http != NULL)
         kq_http_server_free(rt->http);
+    for (size_t i = 0; i < rt->n_cores; i++)
+        host_free(rt->cores[i]);
     if (rt->peers != NULL)
         kq_peer_net_free(rt->peers);
     if (rt->sig_term != NULL)
@@ -577,6 +579,51 @@ void kq_runtime_request_cancel(struct kq_core_host *h, uint64_t request_id)
     for (size_t i = 0; i < KQ_RUNTIME_MAX_REQUESTS; i++)
         if (h->requests[i].used && h->requests[i].id == request_id)
             h->requests[i].used = false;
+}
+
+struct kq_runtime_timer {
+    struct event *ev;
+    void (*cb)(void *ctx);
+    void *ctx;
+};
+
+static void runtime_timer_fired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct kq_runtime_timer *t = arg;
+    t->cb(t->ctx);
+}
+
+struct kq_runtime_timer *kq_runtime_timer_new(struct kq_runtime *rt, void (*cb)(void *ctx),
+                                              void *ctx)
+{
+    struct kq_runtime_timer *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->cb = cb;
+    t->ctx = ctx;
+    t->ev = evtimer_new(rt->base, runtime_timer_fired, t);
+    if (t->ev == NULL) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void kq_runtime_timer_arm(struct kq_runtime_timer *t, uint64_t after_ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(after_ms / 1000),
+                         .tv_usec = (suseconds_t)((after_ms % 1000) * 1000)};
+    evtimer_add(t->ev, &tv);
+}
+
+void kq_runtime_timer_free(struct kq_runtime_timer *t)
+{
+    if (t == NULL)
+        return;
+    event_free(t->ev);
+    free(t);
 }
 
 void kq_runtime_stop(struct kq_runtime *rt)

@@ -75,6 +75,13 @@ void kq_runtime_request_cancel(struct kq_core_host *host, uint64_t request_id);
 /* An event of `kind` stamped with the runtime's monotonic and wall clocks. */
 struct kq_event kq_runtime_event(enum kq_event_kind kind);
 
+/* One-shot timers for the node's own bookkeeping (long-poll deadlines): cb runs on the loop. */
+struct kq_runtime_timer;
+struct kq_runtime_timer *kq_runtime_timer_new(struct kq_runtime *rt, void (*cb)(void *ctx),
+                                              void *ctx);
+void kq_runtime_timer_arm(struct kq_runtime_timer *t, uint64_t after_ms);
+void kq_runtime_timer_free(struct kq_runtime_timer *t); /* NULL ok; a pending firing is dropped */
+
 /* Restores and starts every core, starts dialing peers, and runs until SIGTERM or SIGINT (or
  * kq_runtime_stop). Returns KQ_OK on a graceful stop. */
 enum kq_err kq_runtime_run(struct kq_runtime *rt);

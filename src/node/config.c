@@ -288,10 +288,29 @@ static enum kq_err load_api(struct ctx *c, json_t *root, struct kq_node_config *
     return KQ_OK;
 }
 
+static enum kq_err load_ledger(struct ctx *c, json_t *root, struct kq_node_config *cfg)
+{
+    static const char *const keys[] = {"genesis",  "propose_ms", "prevote_ms",    "precommit_ms",
+                                       "delta_ms", "commit_ms",  "sync_retry_ms", NULL};
+    json_t *o;
+    KQ_GUARD(get_object(c, root, "ledger", false, &o));
+    if (o == NULL)
+        return KQ_OK;
+    KQ_GUARD(only_keys(c, o, "ledger", keys));
+    KQ_GUARD(get_path(c, o, "ledger", "genesis", cfg->ledger_genesis, sizeof cfg->ledger_genesis));
+    KQ_GUARD(get_uint(c, o, "ledger", "propose_ms", 10, 600000, &cfg->ledger_propose_ms));
+    KQ_GUARD(get_uint(c, o, "ledger", "prevote_ms", 10, 600000, &cfg->ledger_prevote_ms));
+    KQ_GUARD(get_uint(c, o, "ledger", "precommit_ms", 10, 600000, &cfg->ledger_precommit_ms));
+    KQ_GUARD(get_uint(c, o, "ledger", "delta_ms", 1, 600000, &cfg->ledger_delta_ms));
+    KQ_GUARD(get_uint(c, o, "ledger", "commit_ms", 1, 600000, &cfg->ledger_commit_ms));
+    return get_uint(c, o, "ledger", "sync_retry_ms", 10, 600000, &cfg->ledger_sync_retry_ms);
+}
+
 static enum kq_err load_sections(struct ctx *c, json_t *root, struct kq_node_config *cfg)
 {
-    static const char *const top[] = {"node_id", "roles",     "data_dir", "api",     "peer", "tls",
-                                      "peers",   "heartbeat", "tokens",   "clients", "log",  NULL};
+    static const char *const top[] = {"node_id", "roles",  "data_dir",  "api",    "peer",
+                                      "tls",     "peers",  "heartbeat", "tokens", "clients",
+                                      "log",     "ledger", NULL};
     static const char *const peer_keys[] = {"listen", NULL};
     static const char *const tls_keys[] = {"ca", "cert", "key", NULL};
     static const char *const hb_keys[] = {"interval_ms", "timeout_ms", NULL};
@@ -330,6 +349,7 @@ static enum kq_err load_sections(struct ctx *c, json_t *root, struct kq_node_con
         if (lvl != NULL && !kq_log_level_parse(lvl, &cfg->log_level))
             return fail(c, "log.level must be debug, info, warn or error");
     }
+    KQ_GUARD(load_ledger(c, root, cfg));
     KQ_GUARD(load_peers(c, root, cfg));
     KQ_GUARD(load_tokens(c, root, cfg));
     return load_clients(c, root, cfg);
@@ -346,6 +366,12 @@ static void set_defaults(struct kq_node_config *cfg)
     cfg->hb_interval_ms = 500;
     cfg->hb_timeout_ms = 2000;
     cfg->log_level = KQ_LOG_INFO;
+    cfg->ledger_propose_ms = 1000;
+    cfg->ledger_prevote_ms = 500;
+    cfg->ledger_precommit_ms = 500;
+    cfg->ledger_delta_ms = 250;
+    cfg->ledger_commit_ms = 20;
+    cfg->ledger_sync_retry_ms = 500;
 }
 
 static enum kq_err read_root(struct ctx *c, const char *path, json_t **root)

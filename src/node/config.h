@@ -59,6 +59,10 @@ struct kq_node_config {
     uint64_t hb_interval_ms;
     uint64_t hb_timeout_ms;
     enum kq_log_level log_level;
+    /* The ledger (empty genesis path: the node runs no ledger). Consensus timeouts in ms. */
+    char ledger_genesis[PATH_MAX];
+    uint64_t ledger_propose_ms, ledger_prevote_ms, ledger_precommit_ms, ledger_delta_ms;
+    uint64_t ledger_commit_ms, ledger_sync_retry_ms;
     size_t n_peers;
     struct kq_config_peer peers[KQ_CONFIG_MAX_PEERS];
     size_t n_tokens;

@@ -24,6 +24,7 @@
 
 #include "base/assert.h"
 #include "base/mem.h"
+#include "ledger/genesis.h"
 #include "net/pki.h"
 #include "net/runtime.h"
 
@@ -53,6 +54,9 @@ __attribute__((format(printf, 1, 2))) static int dev_fail(const char *fmt, ...)
     va_end(ap);
     return 1;
 }
+
+static int write_file(const char *path, const void *data, size_t len, mode_t mode);
+static int write_private(const char *path, const char *text);
 
 static bool file_exists(const char *path)
 {
@@ -109,6 +113,93 @@ static int pick_ports(struct dev *d)
     return rc;
 }
 
+/* A cluster keeps its ports across restarts (the genesis records every node's addresses): they
+ * are saved in D/ports the first time and reused after. */
+static int load_or_pick_ports(struct dev *d)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/ports", d->dir);
+    FILE *f = fopen(path, "r");
+    unsigned got = 0;
+    if (f != NULL) {
+        unsigned id, api, peer;
+        while (got < d->opt->nodes && fscanf(f, "%u %u %u", &id, &api, &peer) == 3 &&
+               id == got + 1 && api > 0 && api < 65536 && peer > 0 && peer < 65536) {
+            d->nodes[got].api_port = (uint16_t)api;
+            d->nodes[got].peer_port = (uint16_t)peer;
+            got++;
+        }
+        fclose(f);
+        if (got == d->opt->nodes)
+            return 0;
+    }
+    if (pick_ports(d) != 0)
+        return 1;
+    char text[64 * KQ_DEV_MAX_NODES] = "";
+    size_t used = 0;
+    for (unsigned i = 0; i < d->opt->nodes; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%u %u %u\n", i + 1,
+                                 d->nodes[i].api_port, d->nodes[i].peer_port);
+    return write_private(path, text);
+}
+
+/* The chain's genesis, made once per cluster directory: every node a validator, keeper and
+ * orchestrator with its certificate key as identity and TLS pin, a fresh X25519 key per node
+ * (its secret in D/node-<i>/x25519.key, 0600), and the admin certificate's key as the admin. */
+static int make_genesis(struct dev *d, const char *path)
+{
+    struct kq_genesis *g = calloc(1, sizeof *g);
+    uint8_t *enc = malloc(KQ_GENESIS_MAX_BYTES);
+    KQ_ASSERT(g != NULL && enc != NULL);
+    snprintf(g->chain_name, sizeof g->chain_name, "kq-dev");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    g->time_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    g->n_nodes = d->opt->nodes;
+    int rc = 0;
+    for (unsigned i = 0; i < d->opt->nodes && rc == 0; i++) {
+        struct kq_member_node *m = &g->nodes[i];
+        uint8_t xsk[32];
+        char key_path[PATH_MAX + 64], hex[65];
+        m->node_id = i + 1;
+        m->roles = KQ_ROLE_NODE_ALL;
+        memcpy(m->identity_pk, d->nodes[i].identity, 32);
+        memcpy(m->tls_pk, d->nodes[i].identity, 32);
+        crypto_box_keypair(m->x25519_pk, xsk);
+        sodium_bin2hex(hex, sizeof hex, xsk, sizeof xsk);
+        kq_wipe(xsk, sizeof xsk);
+        snprintf(m->api_addr, sizeof m->api_addr, "127.0.0.1:%u", d->nodes[i].api_port);
+        snprintf(m->peer_addr, sizeof m->peer_addr, "127.0.0.1:%u", d->nodes[i].peer_port);
+        snprintf(key_path, sizeof key_path, "%s/node-%u", d->dir, i + 1);
+        if (mkdir(key_path, 0700) != 0 && errno != EEXIST)
+            rc = dev_fail("cannot create %s: %s", key_path, strerror(errno));
+        snprintf(key_path, sizeof key_path, "%s/node-%u/x25519.key", d->dir, i + 1);
+        if (rc == 0)
+            rc = write_private(key_path, hex);
+        kq_wipe(hex, sizeof hex);
+    }
+    char admin[PATH_MAX + 16];
+    snprintf(admin, sizeof admin, "%s/admin.crt", d->dir);
+    g->n_admins = 1;
+    size_t len = 0;
+    if (rc == 0 &&
+        (kq_pki_read_public(admin, g->admins[0]) != KQ_OK || kq_genesis_check(g) != KQ_OK ||
+         kq_genesis_encode(g, enc, KQ_GENESIS_MAX_BYTES, &len) != KQ_OK))
+        rc = dev_fail("cannot build the genesis from %s", d->dir);
+    if (rc == 0)
+        rc = write_file(path, enc, len, 0644);
+    free(enc);
+    free(g);
+    return rc;
+}
+
+static int prepare_genesis(struct dev *d)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/genesis.bin", d->dir);
+    return file_exists(path) ? 0 : make_genesis(d, path);
+}
+
 static void make_token(struct dev *d)
 {
     uint8_t raw[32], h[crypto_hash_sha256_BYTES];
@@ -140,26 +231,28 @@ static json_t *node_config(const struct dev *d, const struct dev_node *self)
     snprintf(cert, sizeof cert, "../node-%u.crt", self->id);
     snprintf(key, sizeof key, "../node-%u.key", self->id);
     return json_pack("{s:i,s:[sss],s:s,s:{s:s,s:i},s:{s:s},s:{s:s,s:s,s:s},s:o,s:{s:i,s:i},"
-                     "s:[{s:s,s:s,s:[s]}],s:[{s:s,s:[s]}],s:{s:s}}",
+                     "s:[{s:s,s:s,s:[s]}],s:[{s:s,s:[s]}],s:{s:s},s:{s:s,s:i,s:i,s:i,s:i,s:i,s:i}}",
                      "node_id", self->id, "roles", "validator", "keeper", "orchestrator",
                      "data_dir", ".", "api", "listen", api, "read_timeout_s", 10, "peer", "listen",
                      peer, "tls", "ca", "../ca.crt", "cert", cert, "key", key, "peers", peers,
                      "heartbeat", "interval_ms", 100, "timeout_ms", 1000, "tokens", "name", "dev",
                      "sha256", d->token_sha256_hex, "roles", "admin", "clients", "name", "admin",
-                     "roles", "admin", "log", "level", "info");
+                     "roles", "admin", "log", "level", "info", "ledger", "genesis",
+                     "../genesis.bin", "propose_ms", 300, "prevote_ms", 200, "precommit_ms", 200,
+                     "delta_ms", 100, "commit_ms", 10, "sync_retry_ms", 200);
 }
 
-/* Writes text to path with mode 0600 via a temporary file and rename. */
-static int write_private(const char *path, const char *text)
+/* Writes len bytes to path with the given mode via a temporary file and rename. */
+static int write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return dev_fail("cannot write %s: %s", tmp, strerror(errno));
-    size_t len = strlen(text), off = 0;
+    size_t off = 0;
     while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
+        ssize_t w = write(fd, (const uint8_t *)data + off, len - off);
         if (w <= 0) {
             close(fd);
             return dev_fail("cannot write %s: %s", tmp, strerror(errno));
@@ -169,6 +262,12 @@ static int write_private(const char *path, const char *text)
     if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0)
         return dev_fail("cannot write %s: %s", path, strerror(errno));
     return 0;
+}
+
+/* Writes text to path with mode 0600 via a temporary file and rename. */
+static int write_private(const char *path, const char *text)
+{
+    return write_file(path, text, strlen(text), 0600);
 }
 
 static int write_configs(struct dev *d)
@@ -427,7 +526,7 @@ static void serve(struct dev *d, const sigset_t *set)
 static int start_cluster(struct dev *d, const sigset_t *set)
 {
     uint64_t start = now_ms();
-    if (prepare_pki(d) != 0 || pick_ports(d) != 0)
+    if (prepare_pki(d) != 0 || load_or_pick_ports(d) != 0 || prepare_genesis(d) != 0)
         return 1;
     make_token(d);
     if (write_configs(d) != 0)

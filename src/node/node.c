@@ -21,6 +21,7 @@
 #include "net/runtime.h"
 #include "net/tls.h"
 #include "node/config.h"
+#include "node/ledger_node.h"
 #include "store/store.h"
 #include "wire/frame.h"
 
@@ -29,6 +30,7 @@ struct node {
     struct kq_store *store;
     struct kq_runtime *rt;
     struct kq_core_host *hb;
+    struct kq_ledger_node *ledger; /* NULL when the config names no genesis */
     struct kq_heartbeat_config hb_cfg;
     uint64_t started_ms;
     char pid_path[PATH_MAX + 16];
@@ -135,6 +137,8 @@ static void h_health(struct kq_http_req *req, void *ctx)
         (json_int_t)n->cfg->n_peers, "connected_peers", (json_int_t)live, "peers", peers,
         "versions", versions, "uptime_s",
         (json_int_t)((kq_runtime_now_ms() - n->started_ms) / 1000));
+    if (n->ledger != NULL)
+        json_object_set_new(body, "ledger", kq_ledger_node_health(n->ledger));
     kq_http_reply_json(req, 200, body);
 }
 
@@ -273,6 +277,8 @@ static enum kq_err start_runtime(struct node *n)
     n->hb_cfg.timeout_ms = cfg->hb_timeout_ms;
     n->hb = kq_runtime_add_core(n->rt, &kq_heartbeat_ops, &n->hb_cfg, n->store, KQ_FRAME_HEARTBEAT,
                                 KQ_FRAME_HEARTBEAT, on_hb_status, n);
+    if (cfg->ledger_genesis[0] != '\0')
+        KQ_GUARD(kq_ledger_node_start(n->rt, n->store, cfg, &n->ledger));
     return add_routes(n);
 }
 
@@ -304,6 +310,7 @@ int kq_node_main(const char *config_path)
     kq_log_setup(stderr, n.cfg->log_level, n.cfg->node_id);
     int rc = run_node(&n);
     kq_runtime_free(n.rt);
+    kq_ledger_node_free(n.ledger);
     kq_store_close(n.store);
     if (n.pid_path[0] != '\0')
         unlink(n.pid_path);
