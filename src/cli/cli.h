@@ -10,6 +10,8 @@ int kq_cli_demo(int argc, char **argv);
 int kq_cli_server(int argc, char **argv);
 int kq_cli_dev(int argc, char **argv);
 int kq_cli_status(int argc, char **argv);
+int kq_cli_ledger(int argc, char **argv);
+int kq_cli_client(int argc, char **argv);
 int kq_cli_pki(int argc, char **argv);
 
 #endif

@@ -189,6 +189,14 @@ bool kq_cli_request(const struct kq_cli_conn *c, const char *base, const char *m
     return ok;
 }
 
+char *kq_cli_urlencode(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, (int)strlen(s));
+    char *out = e != NULL ? strdup(e) : NULL;
+    curl_free(e);
+    return out;
+}
+
 const char *kq_cli_error_message(const json_t *body)
 {
     const json_t *e = json_object_get(body, "error");

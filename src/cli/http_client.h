@@ -37,6 +37,9 @@ bool kq_cli_request(const struct kq_cli_conn *c, const char *base, const char *m
                     const char *path, const char *body, long timeout_ms, long *status, json_t **out,
                     char *err, size_t errlen);
 
+/* Percent-encodes s for a URL query value (malloc'd; NULL on failure). */
+char *kq_cli_urlencode(const char *s);
+
 /* The message of an API error body {"error":{"code","message"}} or a fallback. */
 const char *kq_cli_error_message(const json_t *body);
 

@@ -18,6 +18,8 @@ static const struct command commands[] = {
     {"demo", kq_cli_demo, "narrated run of the threshold cryptography"},
     {"server", kq_cli_server, "run a node: server --config FILE"},
     {"status", kq_cli_status, "health of every node: status [--env FILE] [-format json]"},
+    {"ledger", kq_cli_ledger, "the ledger, verified: head, blocks, proof --key K, verify"},
+    {"client", kq_cli_client, "client identities on the ledger: set, show, list"},
     {"dev", kq_cli_dev, "a local cluster in the foreground: dev [--nodes N] [--dir D]"},
     {"pki", kq_cli_pki, "cluster PKI: init, issue-client"},
 };

@@ -16,6 +16,7 @@
 #include "ledger/genesis.h"
 #include "ledger/replica.h"
 #include "ledger/smt.h"
+#include "ledger/tx_client.h"
 #include "net/http.h"
 #include "net/pki.h"
 #include "wire/ledger_msg.h"
@@ -378,6 +379,64 @@ static void h_proof(struct kq_http_req *req, void *ctx)
     free(vv);
 }
 
+/* ---- client identities ---- */
+
+struct client_list {
+    json_t *arr;
+    size_t seen;
+};
+
+static json_t *client_json(const struct kq_client *c)
+{
+    char auth[65];
+    sodium_bin2hex(auth, sizeof auth, c->auth, sizeof c->auth);
+    json_t *roles = json_array();
+    if (c->roles & KQ_CLIENT_ROLE_USER)
+        json_array_append_new(roles, json_string("user"));
+    if (c->roles & KQ_CLIENT_ROLE_ADMIN)
+        json_array_append_new(roles, json_string("admin"));
+    json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:i}", "id", c->id, "auth_kind",
+                          c->auth_kind == KQ_CLIENT_AUTH_TOKEN ? "token_sha256" : "cert_sha256",
+                          "auth", auth, "roles", roles, "trust", (int)c->trust);
+    if (c->flags & KQ_CLIENT_HAS_X25519) {
+        char x[65];
+        sodium_bin2hex(x, sizeof x, c->x25519_pk, sizeof c->x25519_pk);
+        json_object_set_new(j, "x25519_pk", json_string(x));
+    }
+    if (c->flags & KQ_CLIENT_HAS_SIGN_PK) {
+        char x[65];
+        sodium_bin2hex(x, sizeof x, c->sign_pk, sizeof c->sign_pk);
+        json_object_set_new(j, "sign_pk", json_string(x));
+    }
+    return j;
+}
+
+static bool visit_client(void *ctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                         const uint8_t *value, size_t value_len)
+{
+    (void)path;
+    struct client_list *l = ctx;
+    static const char prefix[] = "client/";
+    struct kq_client c;
+    if (key_len > sizeof prefix - 1 && memcmp(key, prefix, sizeof prefix - 1) == 0 &&
+        kq_client_decode(&c, value, value_len) == KQ_OK)
+        json_array_append_new(l->arr, client_json(&c));
+    return ++l->seen < KQ_LEDGER_NODE_MAX_SCAN;
+}
+
+/* GET /v1/clients: the client identities in the latest committed state (not proofs: for a
+ * verified read of one client, GET /v1/ledger/proof?key=client/<id>). */
+static void h_clients(struct kq_http_req *req, void *ctx)
+{
+    struct kq_ledger_node *ln = ctx;
+    const void *st = kq_core_host_state(ln->host);
+    struct client_list l = {.arr = json_array()};
+    kq_smt_foreach(kq_replica_app_state(st), NULL, visit_client, &l);
+    kq_http_reply_json(
+        req, 200,
+        json_pack("{s:I,s:o}", "height", (json_int_t)kq_replica_height(st), "clients", l.arr));
+}
+
 /* ---- status, health, lifecycle ---- */
 
 static void on_status(void *ctx, struct kq_core_host *host, const struct kq_action *a)
@@ -406,6 +465,7 @@ static enum kq_err add_routes(struct kq_ledger_node *ln)
     KQ_GUARD(kq_http_route(http, "POST", "/v1/ledger/tx", KQ_ROUTE_JSON_BODY, h_tx, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/head", 0, h_head, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/blocks", 0, h_blocks, ln));
+    KQ_GUARD(kq_http_route(http, "GET", "/v1/clients", 0, h_clients, ln));
     return kq_http_route(http, "GET", "/v1/ledger/proof", 0, h_proof, ln);
 }
 

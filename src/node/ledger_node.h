@@ -17,6 +17,8 @@
 /* Blocks one /v1/ledger/blocks reply carries at most, and the longest wait it accepts. */
 #define KQ_LEDGER_NODE_MAX_BLOCKS_PER_REPLY 64
 #define KQ_LEDGER_NODE_MAX_WAIT_S           60
+/* State entries one listing scans at most (the state is small; the bound keeps a request cheap). */
+#define KQ_LEDGER_NODE_MAX_SCAN 100000
 
 struct kq_store;
 struct kq_ledger_node;

@@ -1,0 +1,551 @@
+/* `keyquorum ledger head|blocks|proof|verify` and `keyquorum client set|show|list`. Every read
+ * is verified against the genesis (--genesis FILE, default $KQ_DEV_DIR/genesis.bin): headers by
+ * their commit certificates, values by state proofs, and `ledger verify` replays the whole chain.
+ * `client set` builds a client-identity transaction signed with the caller's own key (the
+ * Ed25519 key of KQ_CLIENT_KEY) and waits for it to commit. Exit codes: 0 ok, 1 a failed
+ * verification or a refusal by the cluster, 2 a usage or input error. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "cli/cli.h"
+#include "cli/http_client.h"
+#include "ledger/follow.h"
+#include "ledger/tx_client.h"
+#include "net/pki.h"
+
+#include <openssl/x509.h>
+
+struct lcli {
+    struct kq_cli_conn conn;
+    const char *env;
+    const char *genesis_path;
+    const char *addr;
+    bool as_json;
+    struct kq_genesis *genesis; /* NULL until loaded */
+    kq_hash chain_id;
+    struct kq_valset *vs;
+};
+
+static int fail(const char *what, const char *msg)
+{
+    fprintf(stderr, "keyquorum %s: %s\n", what, msg);
+    return 1;
+}
+
+static bool load_genesis(struct lcli *l, char *err, size_t errlen)
+{
+    char path[4096];
+    const char *dev = getenv("KQ_DEV_DIR");
+    if (l->genesis_path != NULL)
+        snprintf(path, sizeof path, "%s", l->genesis_path);
+    else if (dev != NULL)
+        snprintf(path, sizeof path, "%s/genesis.bin", dev);
+    else {
+        snprintf(err, errlen,
+                 "no genesis to verify against: pass --genesis FILE or set KQ_DEV_DIR");
+        return false;
+    }
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = malloc(KQ_GENESIS_MAX_BYTES + 1);
+    size_t n = f != NULL && buf != NULL ? fread(buf, 1, KQ_GENESIS_MAX_BYTES + 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    l->genesis = calloc(1, sizeof *l->genesis);
+    l->vs = calloc(1, sizeof *l->vs);
+    bool ok = n > 0 && n <= KQ_GENESIS_MAX_BYTES && l->genesis != NULL && l->vs != NULL &&
+              kq_genesis_decode(l->genesis, buf, n) == KQ_OK &&
+              kq_genesis_chain_id(l->genesis, &l->chain_id) == KQ_OK &&
+              kq_ledger_genesis_valset(l->genesis, l->vs) == KQ_OK;
+    free(buf);
+    if (!ok)
+        snprintf(err, errlen, "cannot read a valid genesis from %.400s", path);
+    return ok;
+}
+
+/* Parses the options common to every subcommand; returns the index of the first other argument
+ * or -1 for a usage error. Unknown options are left for the subcommand. */
+static bool common_opt(struct lcli *l, int argc, char **argv, int *i)
+{
+    if (strcmp(argv[*i], "--env") == 0 && *i + 1 < argc)
+        l->env = argv[++*i];
+    else if (strcmp(argv[*i], "--genesis") == 0 && *i + 1 < argc)
+        l->genesis_path = argv[++*i];
+    else if (strcmp(argv[*i], "--addr") == 0 && *i + 1 < argc)
+        l->addr = argv[++*i];
+    else if ((strcmp(argv[*i], "-format") == 0 || strcmp(argv[*i], "--format") == 0) &&
+             *i + 1 < argc &&
+             (strcmp(argv[*i + 1], "json") == 0 || strcmp(argv[*i + 1], "text") == 0))
+        l->as_json = strcmp(argv[++*i], "json") == 0;
+    else
+        return false;
+    return true;
+}
+
+static bool get_json(struct lcli *l, const char *path, json_t **out, char *err, size_t errlen)
+{
+    long status = 0;
+    if (!kq_cli_request(&l->conn, l->addr, "GET", path, NULL, 65000, &status, out, err, errlen))
+        return false;
+    if (status != 200) {
+        snprintf(err, errlen, "HTTP %ld: %s", status, kq_cli_error_message(*out));
+        json_decref(*out);
+        *out = NULL;
+        return false;
+    }
+    return true;
+}
+
+static uint8_t *b64_decode(const char *s, size_t *len)
+{
+    size_t cap = s != NULL ? strlen(s) : 0;
+    uint8_t *out = malloc(cap + 1);
+    if (out == NULL || s == NULL ||
+        sodium_base642bin(out, cap + 1, s, cap, NULL, len, NULL, sodium_base64_VARIANT_ORIGINAL) !=
+            0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- ledger ---- */
+
+static void print_header(const struct kq_header *h, const char *hash)
+{
+    char st[65];
+    kq_hash_hex(&h->state_root, st);
+    printf("height %llu  hash %s  round %u  proposer %u  txs %u  time_ms %llu  state_root %s\n",
+           (unsigned long long)h->height, hash, h->round, h->proposer, h->tx_count,
+           (unsigned long long)h->time_ms, st);
+}
+
+/* Verifies one block JSON object {"height","hash","record"} against the genesis. */
+static bool verify_block_json(struct lcli *l, json_t *b, struct kq_header *h, char *err,
+                              size_t errlen)
+{
+    size_t len;
+    uint8_t *rec = b64_decode(json_string_value(json_object_get(b, "record")), &len);
+    enum kq_err e =
+        rec != NULL ? kq_follow_check_record(rec, len, &l->chain_id, l->vs, h) : KQ_ERR_FORMAT;
+    free(rec);
+    if (e != KQ_OK)
+        snprintf(err, errlen, "block %lld does not verify: %s",
+                 json_integer_value(json_object_get(b, "height")), kq_strerror(e));
+    return e == KQ_OK;
+}
+
+static int ledger_head(struct lcli *l)
+{
+    char err[512];
+    json_t *j = NULL;
+    if (!load_genesis(l, err, sizeof err) || !get_json(l, "/v1/ledger/head", &j, err, sizeof err))
+        return fail("ledger head", err);
+    json_t *head = json_object_get(j, "head");
+    struct kq_header h;
+    int rc = 0;
+    if (json_is_object(head) && !verify_block_json(l, head, &h, err, sizeof err))
+        rc = fail("ledger head", err);
+    else if (l->as_json)
+        json_dumpf(j, stdout, JSON_INDENT(2)), putchar('\n');
+    else if (json_is_object(head))
+        print_header(&h, json_string_value(json_object_get(head, "hash")));
+    else
+        printf("height 0 (no block committed yet)\n");
+    json_decref(j);
+    return rc;
+}
+
+static int ledger_blocks(struct lcli *l, unsigned long long from, unsigned long long limit,
+                         unsigned long long wait)
+{
+    char err[512], path[128];
+    json_t *j = NULL;
+    snprintf(path, sizeof path, "/v1/ledger/blocks?from=%llu&limit=%llu&wait=%llu", from, limit,
+             wait);
+    if (!load_genesis(l, err, sizeof err) || !get_json(l, path, &j, err, sizeof err))
+        return fail("ledger blocks", err);
+    size_t i;
+    json_t *b;
+    int rc = 0;
+    json_array_foreach(json_object_get(j, "blocks"), i, b)
+    {
+        struct kq_header h;
+        if (!verify_block_json(l, b, &h, err, sizeof err)) {
+            rc = fail("ledger blocks", err);
+            break;
+        }
+        if (!l->as_json)
+            print_header(&h, json_string_value(json_object_get(b, "hash")));
+    }
+    if (rc == 0 && l->as_json)
+        json_dumpf(j, stdout, JSON_INDENT(2)), putchar('\n');
+    json_decref(j);
+    return rc;
+}
+
+static int ledger_proof(struct lcli *l, const char *key)
+{
+    char err[512], path[1024];
+    json_t *j = NULL;
+    char *esc = key != NULL ? kq_cli_urlencode(key) : NULL;
+    if (esc == NULL)
+        return fprintf(stderr, "keyquorum ledger proof: --key K is required\n"), 2;
+    snprintf(path, sizeof path, "/v1/ledger/proof?key=%s", esc);
+    free(esc);
+    if (!load_genesis(l, err, sizeof err) || !get_json(l, path, &j, err, sizeof err))
+        return fail("ledger proof", err);
+    size_t rlen = 0, plen = 0, vlen = 0;
+    uint8_t *rec = b64_decode(
+        json_string_value(json_object_get(json_object_get(j, "block"), "record")), &rlen);
+    uint8_t *proof = b64_decode(json_string_value(json_object_get(j, "proof")), &plen);
+    json_t *jv = json_object_get(j, "value");
+    uint8_t *value = json_is_string(jv) ? b64_decode(json_string_value(jv), &vlen) : NULL;
+    struct kq_header h;
+    enum kq_err e =
+        rec != NULL && proof != NULL && (value != NULL || json_is_null(jv))
+            ? kq_follow_check_value(rec, rlen, &l->chain_id, l->vs, (const uint8_t *)key,
+                                    strlen(key), value, vlen, proof, plen, &h)
+            : KQ_ERR_FORMAT;
+    int rc = 0;
+    if (e != KQ_OK)
+        rc = fail("ledger proof", kq_strerror(e));
+    else if (l->as_json)
+        json_dumpf(j, stdout, JSON_INDENT(2)), putchar('\n');
+    else
+        printf("%s = %s (%zu bytes), verified against block %llu certified by a quorum of %u\n",
+               key, value != NULL ? json_string_value(jv) : "(absent)", vlen,
+               (unsigned long long)h.height, l->vs->n);
+    free(rec);
+    free(proof);
+    free(value);
+    json_decref(j);
+    return rc;
+}
+
+static int ledger_verify(struct lcli *l)
+{
+    char err[512], path[128];
+    if (!load_genesis(l, err, sizeof err))
+        return fail("ledger verify", err);
+    struct kq_follower *f = kq_follower_new(l->genesis);
+    if (f == NULL)
+        return fail("ledger verify", "the genesis does not start a chain");
+    int rc = 0;
+    for (bool more = true; more && rc == 0;) {
+        json_t *j = NULL;
+        snprintf(path, sizeof path, "/v1/ledger/blocks?from=%llu&limit=64",
+                 (unsigned long long)kq_follower_height(f) + 1);
+        if (!get_json(l, path, &j, err, sizeof err)) {
+            rc = fail("ledger verify", err);
+            break;
+        }
+        json_t *blocks = json_object_get(j, "blocks"), *b;
+        size_t i;
+        more = json_array_size(blocks) > 0;
+        json_array_foreach(blocks, i, b)
+        {
+            size_t len;
+            const char *why = "not base64";
+            uint8_t *rec = b64_decode(json_string_value(json_object_get(b, "record")), &len);
+            if (rec == NULL || kq_follower_apply(f, rec, len, &why) != KQ_OK) {
+                snprintf(err, sizeof err, "block %llu: %s",
+                         (unsigned long long)kq_follower_height(f) + 1, why);
+                rc = fail("ledger verify", err);
+                free(rec);
+                break;
+            }
+            free(rec);
+        }
+        json_decref(j);
+    }
+    if (rc == 0) {
+        kq_hash root;
+        char hex[65], chain[65];
+        kq_follower_state_root(f, &root);
+        kq_hash_hex(&root, hex);
+        kq_hash_hex(&l->chain_id, chain);
+        printf("verified %llu blocks of chain %s from genesis: every certificate, parent link, "
+               "tx root, BFT time and state root checks; state root %s\n",
+               (unsigned long long)kq_follower_height(f), chain, hex);
+    }
+    kq_follower_free(f);
+    return rc;
+}
+
+static void lcli_free(struct lcli *l)
+{
+    free(l->genesis);
+    free(l->vs);
+}
+
+static int ledger_usage(void)
+{
+    fprintf(stderr, "usage: keyquorum ledger head|blocks|proof|verify [--env FILE] [--addr URL] "
+                    "[--genesis FILE] [-format json]\n"
+                    "  blocks [--from H] [--limit N] [--wait S]   proof --key K\n");
+    return 2;
+}
+
+static bool num_opt(int argc, char **argv, int *i, const char *name, unsigned long long *out)
+{
+    if (strcmp(argv[*i], name) != 0 || *i + 1 >= argc)
+        return false;
+    char *end;
+    *out = strtoull(argv[++*i], &end, 10);
+    return *end == '\0';
+}
+
+int kq_cli_ledger(int argc, char **argv)
+{
+    if (argc < 1)
+        return ledger_usage();
+    struct lcli l = {0};
+    unsigned long long from = 1, limit = 16, wait = 0;
+    const char *key = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (common_opt(&l, argc, argv, &i) || num_opt(argc, argv, &i, "--from", &from) ||
+            num_opt(argc, argv, &i, "--limit", &limit) || num_opt(argc, argv, &i, "--wait", &wait))
+            continue;
+        if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            key = argv[++i];
+        else
+            return ledger_usage();
+    }
+    char err[512];
+    if (!kq_cli_conn_load(&l.conn, l.env, err, sizeof err))
+        return fprintf(stderr, "keyquorum ledger: %s\n", err), 2;
+    int rc;
+    if (strcmp(argv[0], "head") == 0)
+        rc = ledger_head(&l);
+    else if (strcmp(argv[0], "blocks") == 0)
+        rc = ledger_blocks(&l, from, limit, wait);
+    else if (strcmp(argv[0], "proof") == 0)
+        rc = ledger_proof(&l, key);
+    else if (strcmp(argv[0], "verify") == 0)
+        rc = ledger_verify(&l);
+    else
+        rc = ledger_usage();
+    lcli_free(&l);
+    return rc;
+}
+
+/* ---- client identities ---- */
+
+static bool parse_hex32(const char *s, uint8_t out[32])
+{
+    size_t n = 0;
+    return s != NULL && strlen(s) == 64 && sodium_hex2bin(out, 32, s, 64, NULL, &n, NULL) == 0 &&
+           n == 32;
+}
+
+static bool parse_roles(const char *s, uint8_t *roles)
+{
+    *roles = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "user") == 0)
+            *roles |= KQ_CLIENT_ROLE_USER;
+        else if (strcmp(t, "admin") == 0)
+            *roles |= KQ_CLIENT_ROLE_ADMIN;
+        else
+            return false;
+    }
+    return *roles != 0;
+}
+
+/* The SHA-256 of a PEM certificate's DER encoding, as the ledger binds certificate clients. */
+static bool cert_fingerprint(const char *path, uint8_t out[32])
+{
+    X509 *x = NULL;
+    if (kq_pki_load_cert(path, &x) != KQ_OK)
+        return false;
+    unsigned char *der = NULL;
+    int len = i2d_X509(x, &der);
+    X509_free(x);
+    if (len <= 0)
+        return false;
+    crypto_hash_sha256(out, der, (unsigned long long)len);
+    OPENSSL_free(der);
+    return true;
+}
+
+/* Signs the client-set tx with the caller's key (KQ_CLIENT_KEY) and submits it, waiting. */
+static int submit_client(struct lcli *l, const struct kq_client *c)
+{
+    char err[512];
+    json_t *head = NULL;
+    if (!get_json(l, "/v1/ledger/head", &head, err, sizeof err))
+        return fail("client set", err);
+    kq_hash chain;
+    if (kq_hash_from_hex(&chain, json_string_value(json_object_get(head, "chain_id")), 64) !=
+        KQ_OK) {
+        json_decref(head);
+        return fail("client set", "the node reported no chain id");
+    }
+    uint64_t height = (uint64_t)json_integer_value(json_object_get(head, "height"));
+    json_decref(head);
+    uint8_t body[KQ_CLIENT_MAX_BYTES], seed[32], pk[32], *sk = kq_secure_alloc(64);
+    uint8_t tx[KQ_TX_BYTES(KQ_CLIENT_MAX_BYTES)];
+    size_t body_len, tx_len;
+    struct kq_tx_fields tf = {.family = KQ_TX_FAMILY_CLIENT,
+                              .op = KQ_CLIENT_OP_SET,
+                              .chain_id = chain,
+                              .expiry_height = height + 100000};
+    kq_random(&tf.nonce, sizeof tf.nonce);
+    bool ok = sk != NULL && kq_client_encode(c, body, sizeof body, &body_len) == KQ_OK &&
+              kq_pki_read_seed(l->conn.key, seed) == KQ_OK &&
+              crypto_sign_seed_keypair(pk, sk, seed) == 0;
+    kq_wipe(seed, sizeof seed);
+    tf.body = body;
+    tf.body_len = body_len;
+    ok = ok && kq_tx_sign(&tf, sk, tx, sizeof tx, &tx_len) == KQ_OK;
+    kq_secure_free(sk);
+    if (!ok)
+        return fail("client set", "cannot sign the transaction with KQ_CLIENT_KEY");
+    char b64[sodium_base64_ENCODED_LEN(sizeof tx, sodium_base64_VARIANT_ORIGINAL)];
+    sodium_bin2base64(b64, sizeof b64, tx, tx_len, sodium_base64_VARIANT_ORIGINAL);
+    json_t *req = json_pack("{s:s,s:b}", "tx", b64, "wait", true), *rep = NULL;
+    char *text = json_dumps(req, 0);
+    long status = 0;
+    json_decref(req);
+    ok = kq_cli_request(&l->conn, l->addr, "POST", "/v1/ledger/tx", text, 65000, &status, &rep, err,
+                        sizeof err);
+    free(text);
+    if (!ok)
+        return fail("client set", err);
+    int rc = 0;
+    if (status != 200) {
+        snprintf(err, sizeof err, "HTTP %ld: %s", status,
+                 json_object_get(rep, "result") != NULL
+                     ? json_string_value(json_object_get(rep, "result"))
+                     : kq_cli_error_message(rep));
+        rc = fail("client set", err);
+    } else if (l->as_json) {
+        json_dumpf(rep, stdout, JSON_INDENT(2)), putchar('\n');
+    } else {
+        printf("client %s set: tx %s committed at height %lld\n", c->id,
+               json_string_value(json_object_get(rep, "tx_id")),
+               json_integer_value(json_object_get(rep, "height")));
+    }
+    json_decref(rep);
+    return rc;
+}
+
+static int client_usage(void)
+{
+    fprintf(stderr,
+            "usage: keyquorum client set --id ID [--roles user,admin] [--trust 0..100]\n"
+            "                           (--cert FILE | --cert-sha256 HEX | --token-sha256 HEX)\n"
+            "                           [--x25519 HEX] [--sign-pk HEX]\n"
+            "       keyquorum client show --id ID | list   [--env FILE] [-format json]\n");
+    return 2;
+}
+
+static int client_set(struct lcli *l, int argc, char **argv)
+{
+    struct kq_client c = {.roles = KQ_CLIENT_ROLE_USER, .trust = 50};
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long trust;
+        if (common_opt(l, argc, argv, &i))
+            continue;
+        if (num_opt(argc, argv, &i, "--trust", &trust) && trust <= KQ_LEDGER_TRUST_MAX)
+            c.trust = (uint8_t)trust;
+        else if (strcmp(argv[i], "--id") == 0 && v != NULL && kq_client_id_ok(v, strlen(v)))
+            snprintf(c.id, sizeof c.id, "%s", argv[++i]);
+        else if (strcmp(argv[i], "--roles") == 0 && v != NULL && parse_roles(v, &c.roles))
+            i++;
+        else if (strcmp(argv[i], "--cert") == 0 && v != NULL && cert_fingerprint(v, c.auth))
+            c.auth_kind = KQ_CLIENT_AUTH_CERT, i++;
+        else if (strcmp(argv[i], "--cert-sha256") == 0 && parse_hex32(v, c.auth))
+            c.auth_kind = KQ_CLIENT_AUTH_CERT, i++;
+        else if (strcmp(argv[i], "--token-sha256") == 0 && parse_hex32(v, c.auth))
+            c.auth_kind = KQ_CLIENT_AUTH_TOKEN, i++;
+        else if (strcmp(argv[i], "--x25519") == 0 && parse_hex32(v, c.x25519_pk))
+            c.flags |= KQ_CLIENT_HAS_X25519, i++;
+        else if (strcmp(argv[i], "--sign-pk") == 0 && parse_hex32(v, c.sign_pk))
+            c.flags |= KQ_CLIENT_HAS_SIGN_PK, i++;
+        else
+            return fprintf(stderr, "keyquorum client set: bad or unknown argument '%s'\n", argv[i]),
+                   client_usage();
+    }
+    if (c.id[0] == '\0' || c.auth_kind == 0)
+        return fprintf(stderr, "keyquorum client set: --id and one of --cert, --cert-sha256, "
+                               "--token-sha256 are required\n"),
+               2;
+    char err[512];
+    if (!kq_cli_conn_load(&l->conn, l->env, err, sizeof err))
+        return fprintf(stderr, "keyquorum client: %s\n", err), 2;
+    return submit_client(l, &c);
+}
+
+static int client_show(struct lcli *l, const char *id)
+{
+    char key[KQ_LEDGER_CLIENT_ID_MAX_BYTES + 16];
+    if (id == NULL || !kq_client_id_ok(id, strlen(id)))
+        return fprintf(stderr, "keyquorum client show: --id ID is required\n"), 2;
+    snprintf(key, sizeof key, "client/%s", id);
+    return ledger_proof(l, key);
+}
+
+static int client_list(struct lcli *l)
+{
+    char err[512];
+    json_t *j = NULL;
+    if (!get_json(l, "/v1/clients", &j, err, sizeof err))
+        return fail("client list", err);
+    if (l->as_json) {
+        json_dumpf(j, stdout, JSON_INDENT(2)), putchar('\n');
+    } else {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(j, "clients"), i, c)
+        {
+            char *roles = json_dumps(json_object_get(c, "roles"), JSON_COMPACT);
+            printf("%-24s %-12s trust %3lld  roles %s\n",
+                   json_string_value(json_object_get(c, "id")),
+                   json_string_value(json_object_get(c, "auth_kind")),
+                   json_integer_value(json_object_get(c, "trust")), roles);
+            free(roles);
+        }
+    }
+    json_decref(j);
+    return 0;
+}
+
+int kq_cli_client(int argc, char **argv)
+{
+    if (argc < 1)
+        return client_usage();
+    struct lcli l = {0};
+    int rc;
+    if (strcmp(argv[0], "set") == 0) {
+        rc = client_set(&l, argc, argv);
+    } else {
+        const char *id = NULL;
+        for (int i = 1; i < argc; i++) {
+            if (common_opt(&l, argc, argv, &i))
+                continue;
+            if (strcmp(argv[i], "--id") == 0 && i + 1 < argc)
+                id = argv[++i];
+            else
+                return client_usage();
+        }
+        char err[512];
+        if (!kq_cli_conn_load(&l.conn, l.env, err, sizeof err))
+            return fprintf(stderr, "keyquorum client: %s\n", err), 2;
+        if (strcmp(argv[0], "show") == 0)
+            rc = client_show(&l, id);
+        else if (strcmp(argv[0], "list") == 0)
+            rc = client_list(&l);
+        else
+            rc = client_usage();
+    }
+    lcli_free(&l);
+    return rc;
+}
