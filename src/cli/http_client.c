@@ -83,6 +83,8 @@ bool kq_cli_conn_load(struct kq_cli_conn *c, const char *env_file, char *err, si
                                        "KQ_CLIENT_CERT", "KQ_CLIENT_KEY", "KQ_TOKEN"};
     memset(c, 0, sizeof *c);
     const char *file = env_file != NULL ? env_file : getenv("KQ_ENV");
+    if (file != NULL && file[0] == '\0')
+        file = NULL; /* KQ_ENV= means none */
     if (file != NULL && !read_env_file(c, file, err, errlen))
         return false;
     /* Precedence: an --env file given on the command line, else KQ_* variables over $KQ_ENV. */
@@ -199,7 +201,12 @@ char *kq_cli_urlencode(const char *s)
 
 const char *kq_cli_error_message(const json_t *body)
 {
+    static char buf[600];
     const json_t *e = json_object_get(body, "error");
     const char *m = json_string_value(json_object_get(e, "message"));
-    return m != NULL ? m : "the server answered with an error";
+    const char *c = json_string_value(json_object_get(e, "code"));
+    if (m == NULL)
+        return "the server answered with an error";
+    snprintf(buf, sizeof buf, "%.64s: %.500s", c != NULL ? c : "error", m);
+    return buf;
 }

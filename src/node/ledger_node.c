@@ -271,8 +271,10 @@ static void submit_reply(void *ctx, enum kq_err status, const uint8_t *p, size_t
         return;
     }
     if (status != KQ_OK || len < KQ_HASH_BYTES) {
-        kq_http_reply_err(req, status != KQ_OK ? status : KQ_ERR_STATE,
-                          "the ledger refused the transaction");
+        enum kq_err why = status != KQ_OK ? status : KQ_ERR_STATE;
+        char msg[160];
+        snprintf(msg, sizeof msg, "the ledger refused the transaction: %s", kq_strerror(why));
+        kq_http_reply_err(req, why, msg);
         return;
     }
     char id[65];
