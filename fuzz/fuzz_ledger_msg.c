@@ -64,6 +64,11 @@ static void fuzz_one(uint8_t kind, const uint8_t *data, size_t size)
             KQ_FUZZ_CHECK(kq_proposal_encode(&p, &w) == KQ_OK);
             check_same(data, size, &w);
             fuzz_block(p.block, p.block_len);
+            if (p.pol_len > 0 && kq_cert_decode(&cert, p.pol, p.pol_len) == KQ_OK) {
+                kq_buf_writer(&w, out, sizeof out);
+                KQ_FUZZ_CHECK(kq_cert_encode(&cert, &w) == KQ_OK);
+                check_same(p.pol, p.pol_len, &w);
+            }
         }
         break;
     case 5:
@@ -145,8 +150,19 @@ size_t kq_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
         return 1 + seed_block(buf + 1, cap - 1, true);
     case 4: {
         n = seed_block(tmp, sizeof tmp, false);
-        struct kq_proposal p = {
-            .height = 1, .round = 2, .pol_round = 1, .block = tmp, .block_len = n};
+        seed_block(tmp + n, sizeof tmp - n, true); /* fills blk.last_commit for the proof */
+        static uint8_t pol[KQ_CERT_BYTES(2)];
+        struct kq_buf pw;
+        kq_buf_writer(&pw, pol, sizeof pol);
+        if (kq_cert_encode(&blk.last_commit, &pw) != KQ_OK)
+            return 0;
+        struct kq_proposal p = {.height = 1,
+                                .round = 2,
+                                .pol_round = 1,
+                                .block = tmp,
+                                .block_len = n,
+                                .pol = pol,
+                                .pol_len = kq_buf_len(&pw)};
         err = kq_proposal_encode(&p, &w);
         break;
     }

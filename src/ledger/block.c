@@ -284,9 +284,9 @@ void kq_cert_hash(const struct kq_cert *c, kq_hash *out)
     kq_hasher_final(&h, out);
 }
 
-enum kq_err kq_cert_verify(const struct kq_cert *c, const kq_hash *chain_id, uint64_t height,
-                           const kq_hash *block, const struct kq_valset *vs,
-                           const struct kq_ledger_crypto *crypto)
+static enum kq_err votes_verify(const struct kq_cert *c, const kq_hash *chain_id, uint64_t height,
+                                const kq_hash *block, const struct kq_valset *vs,
+                                const struct kq_ledger_crypto *crypto, uint8_t type)
 {
     KQ_ASSERT(c != NULL && chain_id != NULL && block != NULL && vs != NULL && crypto != NULL);
     KQ_ASSERT(c->count <= KQ_LEDGER_MAX_VALIDATORS);
@@ -297,7 +297,7 @@ enum kq_err kq_cert_verify(const struct kq_cert *c, const kq_hash *chain_id, uin
         KQ_ENSURE(kq_valset_index(vs, c->sigs[i].validator) >= 0, KQ_ERR_BAD_SIGNATURE);
     KQ_ENSURE(c->count >= kq_valset_quorum(vs), KQ_ERR_THRESHOLD);
     for (uint32_t i = 0; i < c->count; i++) {
-        struct kq_vote v = {.type = KQ_VOTE_PRECOMMIT,
+        struct kq_vote v = {.type = type,
                             .height = c->height,
                             .round = c->round,
                             .has_block = true,
@@ -310,6 +310,22 @@ enum kq_err kq_cert_verify(const struct kq_cert *c, const kq_hash *chain_id, uin
         KQ_GUARD(kq_vote_verify(&v, chain_id, vs->v[idx].pk, crypto));
     }
     return KQ_OK;
+}
+
+enum kq_err kq_cert_verify(const struct kq_cert *c, const kq_hash *chain_id, uint64_t height,
+                           const kq_hash *block, const struct kq_valset *vs,
+                           const struct kq_ledger_crypto *crypto)
+{
+    return votes_verify(c, chain_id, height, block, vs, crypto, KQ_VOTE_PRECOMMIT);
+}
+
+enum kq_err kq_pol_verify(const struct kq_cert *c, const kq_hash *chain_id, uint64_t height,
+                          uint32_t round, const kq_hash *block, const struct kq_valset *vs,
+                          const struct kq_ledger_crypto *crypto)
+{
+    KQ_ASSERT(c != NULL);
+    KQ_ENSURE(c->round == round, KQ_ERR_BAD_PROOF);
+    return votes_verify(c, chain_id, height, block, vs, crypto, KQ_VOTE_PREVOTE);
 }
 
 uint64_t kq_cert_median_time(const struct kq_cert *c)
@@ -412,8 +428,11 @@ enum kq_err kq_block_tx_root(const struct kq_block *b, kq_hash *root)
 enum kq_err kq_proposal_encode(const struct kq_proposal *p, struct kq_buf *out)
 {
     KQ_ASSERT(p != NULL && out != NULL && (p->block != NULL || p->block_len == 0));
-    KQ_ENSURE(p->block_len <= KQ_BLOCK_MAX_BYTES, KQ_ERR_LIMIT);
-    KQ_ENSURE(kq_buf_room(out) >= KQ_PROPOSAL_OVERHEAD + p->block_len, KQ_ERR_OVERFLOW);
+    KQ_ASSERT(p->pol != NULL || p->pol_len == 0);
+    KQ_ENSURE(p->block_len <= KQ_BLOCK_MAX_BYTES && p->pol_len <= KQ_CERT_MAX_BYTES, KQ_ERR_LIMIT);
+    KQ_ENSURE((p->pol_len > 0) == (p->pol_round != KQ_ROUND_NONE), KQ_ERR_INVALID_ARG);
+    KQ_ENSURE(kq_buf_room(out) >= KQ_PROPOSAL_OVERHEAD + p->block_len + p->pol_len,
+              KQ_ERR_OVERFLOW);
     put_or_die(kq_buf_put_u8(out, KQ_BLOCK_VERSION));
     put_or_die(kq_buf_put_u64(out, p->height));
     put_or_die(kq_buf_put_u32(out, p->round));
@@ -422,6 +441,7 @@ enum kq_err kq_proposal_encode(const struct kq_proposal *p, struct kq_buf *out)
     put_or_die(kq_buf_put(out, p->sig, KQ_LEDGER_SIG_BYTES));
     put_or_die(kq_buf_put_u32(out, (uint32_t)p->block_len));
     put_or_die(kq_buf_put(out, p->block, p->block_len));
+    put_or_die(kq_buf_put(out, p->pol, p->pol_len));
     return KQ_OK;
 }
 
@@ -442,7 +462,10 @@ static enum kq_err proposal_read(struct kq_proposal *p, struct kq_buf *in)
     KQ_ENSURE(len <= KQ_BLOCK_MAX_BYTES, KQ_ERR_LIMIT);
     KQ_GUARD(kq_buf_get_ptr(in, &p->block, len));
     p->block_len = len;
-    return kq_buf_expect_end(in);
+    p->pol_len = kq_buf_remaining(in);
+    KQ_ENSURE((p->pol_len > 0) == (p->pol_round != KQ_ROUND_NONE), KQ_ERR_FORMAT);
+    KQ_ENSURE(p->pol_len <= KQ_CERT_MAX_BYTES, KQ_ERR_LIMIT);
+    return kq_buf_get_ptr(in, &p->pol, p->pol_len);
 }
 
 enum kq_err kq_proposal_decode(struct kq_proposal *p, const uint8_t *in, size_t len)

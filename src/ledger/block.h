@@ -30,9 +30,10 @@
 #define KQ_BLOCK_MAX_BYTES                                                                         \
     (KQ_HEADER_BYTES + 4 + 4 * (size_t)KQ_LEDGER_MAX_BLOCK_TXS + KQ_LEDGER_MAX_BLOCK_TX_BYTES +    \
      1 + KQ_CERT_MAX_BYTES)
-/* A proposal: version 1, height 8, round 4, pol_round 4, proposer 4, sig 64, u32 length, block. */
+/* A proposal: version 1, height 8, round 4, pol_round 4, proposer 4, sig 64, u32 length, block,
+ * then with a pol_round its proof of lock (a certificate of the prevotes of that round). */
 #define KQ_PROPOSAL_OVERHEAD  89
-#define KQ_PROPOSAL_MAX_BYTES (KQ_PROPOSAL_OVERHEAD + KQ_BLOCK_MAX_BYTES)
+#define KQ_PROPOSAL_MAX_BYTES (KQ_PROPOSAL_OVERHEAD + KQ_BLOCK_MAX_BYTES + KQ_CERT_MAX_BYTES)
 /* "No round": pol_round of a fresh proposal, locked/valid round when none. */
 #define KQ_ROUND_NONE UINT32_MAX
 KQ_STATIC_ASSERT(KQ_PROPOSAL_MAX_BYTES <= KQ_MAX_FRAME_PAYLOAD, "a proposal fits one frame");
@@ -117,6 +118,11 @@ struct kq_proposal {
     uint8_t sig[KQ_LEDGER_SIG_BYTES]; /* over tag, chain_id, height, round, pol_round, hash */
     const uint8_t *block;             /* the encoded block, inside the decoded input */
     size_t block_len;
+    /* With a pol_round: the proof of lock, an encoded certificate of q prevotes for the block in
+     * pol_round (kq_cert_decode, kq_pol_verify), so a replica that missed those prevotes (an
+     * equivocator sent them elsewhere) can still follow the proposer's lock. Else empty. */
+    const uint8_t *pol;
+    size_t pol_len;
 };
 
 /* Header codec and hash. encode: KQ_ERR_OVERFLOW if out lacks room (out unchanged). decode:
@@ -156,6 +162,12 @@ KQ_MUST_USE enum kq_err kq_cert_verify(const struct kq_cert *c, const kq_hash *c
                                        uint64_t height, const kq_hash *block,
                                        const struct kq_valset *vs,
                                        const struct kq_ledger_crypto *crypto);
+/* The same checks as kq_cert_verify for a proof of lock: the signatures are prevotes of
+ * (height, round, block) and c->round must be `round` (KQ_ERR_BAD_PROOF otherwise). */
+KQ_MUST_USE enum kq_err kq_pol_verify(const struct kq_cert *c, const kq_hash *chain_id,
+                                      uint64_t height, uint32_t round, const kq_hash *block,
+                                      const struct kq_valset *vs,
+                                      const struct kq_ledger_crypto *crypto);
 /* The certificate's BFT time contribution: the median (element (count - 1) / 2 of the sorted
  * timestamps). c->count >= 1. */
 uint64_t kq_cert_median_time(const struct kq_cert *c);
@@ -170,8 +182,10 @@ KQ_MUST_USE enum kq_err kq_block_decode(struct kq_block *b, const uint8_t *in, s
 /* root = kq_merkle_root of the ids of b's txs. KQ_ERR_LIMIT as kq_merkle_root. */
 KQ_MUST_USE enum kq_err kq_block_tx_root(const struct kq_block *b, kq_hash *root);
 
-/* Proposal codec: decode checks pol_round (KQ_ROUND_NONE or < round; KQ_ERR_FORMAT) and the
- * block length (<= KQ_BLOCK_MAX_BYTES, KQ_ERR_LIMIT); p->block points into in. */
+/* Proposal codec: decode checks pol_round (KQ_ROUND_NONE or < round; KQ_ERR_FORMAT), the block
+ * length (<= KQ_BLOCK_MAX_BYTES, KQ_ERR_LIMIT) and that a proof of lock follows iff pol_round is
+ * set (1..KQ_CERT_MAX_BYTES, KQ_ERR_FORMAT / KQ_ERR_LIMIT; its content is the caller's to decode);
+ * p->block and p->pol point into in. */
 KQ_MUST_USE enum kq_err kq_proposal_encode(const struct kq_proposal *p, struct kq_buf *out);
 KQ_MUST_USE enum kq_err kq_proposal_decode(struct kq_proposal *p, const uint8_t *in, size_t len);
 /* Sign / verify p for the block whose header hash is `block` (KQ_ERR_BAD_SIGNATURE). */

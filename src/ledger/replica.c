@@ -47,6 +47,8 @@ struct rp_round {
     bool valid;
     void *post;           /* app state after the block, if valid (owned) */
     enum kq_err *results; /* per tx, if valid (owned) */
+    bool has_pol;         /* a proposal carried a verified proof of lock for this round */
+    kq_hash pol_hash;     /* the block that proof is for */
     bool polka_done;      /* rule 3 fired */
     bool prevote_timer;   /* PREVOTE timeout armed */
     bool precommit_timer; /* PRECOMMIT timeout armed */
@@ -853,6 +855,26 @@ static enum kq_err store_proposal(struct rp_state *st, const struct kq_proposal 
     return check_block(st, b, &s->valid, &s->post, &s->results);
 }
 
+/* Verifies the proposal's proof of lock and records the polka it shows in its round. */
+static enum kq_err accept_pol(struct rp_state *st, const struct kq_proposal *pr,
+                              const kq_hash *hash)
+{
+    struct kq_cert *c = calloc(1, sizeof *c);
+    KQ_ENSURE(c != NULL, KQ_ERR_NOMEM);
+    enum kq_err err = kq_cert_decode(c, pr->pol, pr->pol_len);
+    if (err == KQ_OK)
+        err = kq_pol_verify(c, &st->cfg.chain_id, st->height, pr->pol_round, hash, &st->vs,
+                            &st->cfg.crypto);
+    free(c);
+    KQ_GUARD(err);
+    struct rp_round *s = slot_get(st, pr->pol_round, true);
+    if (s != NULL && !s->has_pol) {
+        s->has_pol = true;
+        s->pol_hash = *hash;
+    }
+    return KQ_OK;
+}
+
 static enum kq_err on_proposal(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n)
 {
     struct kq_proposal pr;
@@ -872,6 +894,8 @@ static enum kq_err on_proposal(struct rp_state *st, uint32_t peer, const uint8_t
         kq_header_hash(&b->header, &hash);
         err = kq_proposal_verify(&pr, &st->cfg.chain_id, &hash, st->vs.v[idx].pk, &st->cfg.crypto);
     }
+    if (err == KQ_OK && pr.pol_round != KQ_ROUND_NONE)
+        err = accept_pol(st, &pr, &hash);
     if (err == KQ_OK) {
         struct rp_round *s = slot_get(st, pr.round, false);
         if (s == NULL || !s->has_proposal) {
@@ -987,16 +1011,54 @@ out:
     return err;
 }
 
+/* The proof of lock for the valid block: its prevotes in the valid round, as a certificate
+ * encoding in *pol (malloc'd). */
+static enum kq_err make_pol(const struct rp_state *st, const struct rp_round *s, uint8_t **pol,
+                            size_t *pol_len)
+{
+    struct kq_cert *c = calloc(1, sizeof *c);
+    KQ_ENSURE(c != NULL, KQ_ERR_NOMEM);
+    c->height = st->height;
+    c->round = s->round;
+    c->block = s->hash;
+    for (uint32_t i = 0; i < st->vs.n; i++) {
+        const struct kq_vote *v = &s->prevote[i];
+        if (!s->has_prevote[i] || !v->has_block || !kq_hash_eq(&v->block, &s->hash))
+            continue;
+        struct kq_cert_sig *cs = &c->sigs[c->count++];
+        cs->validator = v->validator;
+        cs->timestamp_ms = v->timestamp_ms;
+        memcpy(cs->sig, v->sig, KQ_LEDGER_SIG_BYTES);
+    }
+    KQ_ASSERT(c->count >= quorum(st)); /* the valid round is where this replica saw the polka */
+    size_t cap = KQ_CERT_BYTES(c->count);
+    *pol = malloc(cap);
+    if (*pol == NULL) {
+        free(c);
+        return KQ_ERR_NOMEM;
+    }
+    struct kq_buf w;
+    kq_buf_writer(&w, *pol, cap);
+    put_ok(kq_cert_encode(c, &w));
+    *pol_len = cap;
+    free(c);
+    return KQ_OK;
+}
+
 static enum kq_err propose(struct rp_state *st, struct kq_actions *out)
 {
-    uint8_t *raw = NULL;
-    size_t raw_len = 0;
+    uint8_t *raw = NULL, *polb = NULL;
+    size_t raw_len = 0, pol_len = 0;
     uint32_t pol = KQ_ROUND_NONE;
     struct rp_round *vs =
         st->valid_round == KQ_ROUND_NONE ? NULL : slot_get(st, st->valid_round, false);
     if (vs != NULL && vs->has_proposal && kq_hash_eq(&vs->hash, &st->valid_hash)) {
+        KQ_GUARD(make_pol(st, vs, &polb, &pol_len));
         raw = malloc(vs->raw_len);
-        KQ_ENSURE(raw != NULL, KQ_ERR_NOMEM);
+        if (raw == NULL) {
+            free(polb);
+            return KQ_ERR_NOMEM;
+        }
         memcpy(raw, vs->raw, vs->raw_len);
         raw_len = vs->raw_len;
         pol = st->valid_round;
@@ -1012,18 +1074,22 @@ static enum kq_err propose(struct rp_state *st, struct kq_actions *out)
                              .pol_round = pol,
                              .proposer = st->self,
                              .block = raw,
-                             .block_len = raw_len};
+                             .block_len = raw_len,
+                             .pol = polb,
+                             .pol_len = pol_len};
     kq_proposal_sign(&pr, &st->cfg.chain_id, &hash, &st->cfg.crypto);
-    size_t cap = KQ_PROPOSAL_OVERHEAD + raw_len;
+    size_t cap = KQ_PROPOSAL_OVERHEAD + raw_len + pol_len;
     uint8_t *payload = malloc(cap);
     if (payload == NULL) {
         free(raw);
+        free(polb);
         return KQ_ERR_NOMEM;
     }
     struct kq_buf w;
     kq_buf_writer(&w, payload, cap);
     put_ok(kq_proposal_encode(&pr, &w));
     free(raw);
+    free(polb);
     st->safety.height = st->height;
     st->safety.round = st->round;
     st->safety.step = st->step;
@@ -1088,7 +1154,9 @@ static enum kq_err rule_prevote(struct rp_state *st, struct rp_round *s, bool *f
     bool unlocked = st->locked_round == KQ_ROUND_NONE || kq_hash_eq(&st->locked_hash, &s->hash);
     if (s->pol_round != KQ_ROUND_NONE) {
         struct rp_round *pol = slot_get(st, s->pol_round, false);
-        if (pol == NULL || count_prevotes(st, pol, &s->hash) < quorum(st))
+        bool polka = pol != NULL && ((pol->has_pol && kq_hash_eq(&pol->pol_hash, &s->hash)) ||
+                                     count_prevotes(st, pol, &s->hash) >= quorum(st));
+        if (!polka)
             return KQ_OK; /* wait for the polka (or the timeout) */
         unlocked = unlocked || st->locked_round <= s->pol_round;
     }
@@ -1289,7 +1357,7 @@ static enum kq_err replay(struct rp_state *st)
         kq_hash hash;
         uint8_t *rec = st->chain[i].rec;
         size_t rec_len = st->chain[i].rec_len;
-        st->chain[i].rec = NULL;
+        /* rec stays owned by chain[i]: chain_append keeps it, fini frees it on failure */
         st->chain_len = i;
         reset_height(st);
         KQ_TRY(kq_block_resp_decode(&raw, &raw_len, cert, rec, rec_len));

@@ -40,18 +40,18 @@ static struct kq_ledger_crypto crypto_for(struct keys *k, uint32_t id)
     return c;
 }
 
-static void make_cert(struct keys *k, struct kq_cert *c, uint64_t h, const kq_hash *blk,
-                      uint32_t count)
+static void make_votes(struct keys *k, struct kq_cert *c, uint64_t h, uint32_t round,
+                       const kq_hash *blk, uint32_t count, uint8_t type)
 {
     memset(c, 0, sizeof *c);
     c->height = h;
-    c->round = 2;
+    c->round = round;
     c->block = *blk;
     c->count = count;
     for (uint32_t i = 0; i < count; i++) {
-        struct kq_vote v = {.type = KQ_VOTE_PRECOMMIT,
+        struct kq_vote v = {.type = type,
                             .height = h,
-                            .round = 2,
+                            .round = round,
                             .has_block = true,
                             .block = *blk,
                             .timestamp_ms = 1000 + 7 * i,
@@ -62,6 +62,12 @@ static void make_cert(struct keys *k, struct kq_cert *c, uint64_t h, const kq_ha
         c->sigs[i].timestamp_ms = v.timestamp_ms;
         memcpy(c->sigs[i].sig, v.sig, 64);
     }
+}
+
+static void make_cert(struct keys *k, struct kq_cert *c, uint64_t h, const kq_hash *blk,
+                      uint32_t count)
+{
+    make_votes(k, c, h, 2, blk, count, KQ_VOTE_PRECOMMIT);
 }
 
 static void test_valset(void **unused)
@@ -301,29 +307,63 @@ static void test_block_proposal(void **unused)
     assert_int_equal(kq_block_encode(b, &w), KQ_OK);
     kq_hash bh;
     kq_header_hash(&b->header, &bh);
+    struct kq_cert *pol = calloc(1, sizeof *pol), *dpol = calloc(1, sizeof *dpol);
+    make_votes(k, pol, 2, 0, &bh, 3, KQ_VOTE_PREVOTE);
+    uint8_t polb[KQ_CERT_BYTES(NV)];
+    struct kq_buf polw;
+    kq_buf_writer(&polw, polb, sizeof polb);
+    assert_int_equal(kq_cert_encode(pol, &polw), KQ_OK);
     struct kq_proposal p = {.height = 2,
                             .round = 1,
                             .pol_round = 0,
                             .proposer = 30,
                             .block = mem,
-                            .block_len = kq_buf_len(&w)},
+                            .block_len = kq_buf_len(&w),
+                            .pol = polb,
+                            .pol_len = kq_buf_len(&polw)},
                        dp;
     kq_proposal_sign(&p, &k->chain, &bh, &cr);
-    uint8_t *pm = malloc(cap + KQ_PROPOSAL_OVERHEAD);
+    size_t pcap = cap + KQ_PROPOSAL_OVERHEAD + sizeof polb;
+    uint8_t *pm = malloc(pcap);
     struct kq_buf pw;
-    kq_buf_writer(&pw, pm, cap + KQ_PROPOSAL_OVERHEAD);
+    kq_buf_writer(&pw, pm, pcap);
     assert_int_equal(kq_proposal_encode(&p, &pw), KQ_OK);
     assert_int_equal(kq_proposal_decode(&dp, pm, kq_buf_len(&pw)), KQ_OK);
     assert_int_equal(dp.block_len, p.block_len);
+    /* the proof of lock: prevotes of round 0 for this block */
+    assert_int_equal(dp.pol_len, p.pol_len);
+    assert_int_equal(kq_cert_decode(dpol, dp.pol, dp.pol_len), KQ_OK);
+    assert_int_equal(kq_pol_verify(dpol, &k->chain, 2, 0, &bh, &k->vs, &cr), KQ_OK);
+    assert_int_equal(kq_pol_verify(dpol, &k->chain, 2, 1, &bh, &k->vs, &cr), KQ_ERR_BAD_PROOF);
+    assert_int_equal(kq_pol_verify(dpol, &k->chain, 2, 0, &parent, &k->vs, &cr), KQ_ERR_BAD_PROOF);
+    assert_int_equal(kq_cert_verify(dpol, &k->chain, 2, &bh, &k->vs, &cr), KQ_ERR_BAD_SIGNATURE);
+    make_votes(k, pol, 2, 0, &bh, 3, KQ_VOTE_PRECOMMIT); /* precommits are not a proof of lock */
+    assert_int_equal(kq_pol_verify(pol, &k->chain, 2, 0, &bh, &k->vs, &cr), KQ_ERR_BAD_SIGNATURE);
+    make_votes(k, pol, 2, 0, &bh, 2, KQ_VOTE_PREVOTE);
+    assert_int_equal(kq_pol_verify(pol, &k->chain, 2, 0, &bh, &k->vs, &cr), KQ_ERR_THRESHOLD);
+    assert_int_equal(kq_cert_decode(dpol, dp.pol, dp.pol_len - 1), KQ_ERR_TRUNCATED);
     assert_int_equal(kq_proposal_verify(&dp, &k->chain, &bh, k->vs.v[2].pk, &cr), KQ_OK);
     assert_int_equal(kq_proposal_verify(&dp, &k->chain, &parent, k->vs.v[2].pk, &cr),
                      KQ_ERR_BAD_SIGNATURE);
     dp.round = 2;
     assert_int_equal(kq_proposal_verify(&dp, &k->chain, &bh, k->vs.v[2].pk, &cr),
                      KQ_ERR_BAD_SIGNATURE);
-    assert_int_equal(kq_proposal_decode(&dp, pm, kq_buf_len(&pw) - 1), KQ_ERR_TRUNCATED);
+    assert_int_equal(kq_proposal_decode(&dp, pm, KQ_PROPOSAL_OVERHEAD + p.block_len - 1),
+                     KQ_ERR_TRUNCATED);
+    /* with a pol_round the proof must follow; without one nothing may */
+    assert_int_equal(kq_proposal_decode(&dp, pm, KQ_PROPOSAL_OVERHEAD + p.block_len),
+                     KQ_ERR_FORMAT);
+    pm[13] = pm[14] = pm[15] = pm[16] = 0xff; /* pol_round none, yet a proof follows */
+    assert_int_equal(kq_proposal_decode(&dp, pm, kq_buf_len(&pw)), KQ_ERR_FORMAT);
+    assert_int_equal(kq_proposal_decode(&dp, pm, KQ_PROPOSAL_OVERHEAD + p.block_len), KQ_OK);
+    pm[13] = pm[14] = pm[15] = 0;
     pm[16] = 1; /* pol_round 1 is not below round 1 */
     assert_int_equal(kq_proposal_decode(&dp, pm, kq_buf_len(&pw)), KQ_ERR_FORMAT);
+    p.pol_len = 0; /* the encoder refuses a pol_round without its proof */
+    kq_buf_writer(&pw, pm, pcap);
+    assert_int_equal(kq_proposal_encode(&p, &pw), KQ_ERR_INVALID_ARG);
+    free(pol);
+    free(dpol);
     free(pm);
     free(mem);
     free(b);
