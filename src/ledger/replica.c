@@ -19,7 +19,7 @@
 #define NROUNDS      KQ_LEDGER_ROUND_WINDOW
 #define RP_MAX_PEERS (KQ_MAX_NODES - 1)
 #define OUTBOX       16
-#define N_TIMERS     6
+#define N_TIMERS     7
 /* Rules fired by one event: each fires at most once per round step, and a commit ends the loop. */
 #define MAX_PROGRESS 64
 /* version, height, round, step, locked round, locked hash, proposed round, two optional votes */
@@ -129,6 +129,12 @@ struct rp_state {
     uint64_t sync_height; /* highest height a peer showed it is working on */
     uint32_t sync_peer;
     uint64_t sync_asked; /* height requested and not yet answered; 0: none */
+    bool has_sent[2];    /* the last prevote and precommit sent (durable), for resends */
+    struct kq_vote sent[2];
+    uint8_t *sent_proposal; /* the last proposal sent (owned), for resends */
+    size_t sent_proposal_len;
+    uint64_t sent_proposal_h;
+    uint32_t sent_proposal_r;
     struct rp_tx *pool;
     size_t pool_n, pool_bytes;
     struct rp_waiter *waiters;
@@ -1107,7 +1113,30 @@ static enum kq_err start_round(struct rp_state *st, struct kq_actions *out, uint
                     st->safety.proposed_round >= r;
     if (st->self_index >= 0 && proposer_of(st, r) == st->self && !proposed)
         KQ_GUARD(propose(st, out));
+    KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_RESEND, timeout_of(st, st->cfg.propose_ms)));
     return arm(st, out, KQ_REPLICA_TIMER_PROPOSE, timeout_of(st, st->cfg.propose_ms));
+}
+
+/* Sends again the last prevote and precommit this replica sent at this height (of whatever
+ * round: a peer a round behind may need them to reach its quorum) and its proposal of this
+ * round. */
+static enum kq_err resend(struct rp_state *st, struct kq_actions *out)
+{
+    for (size_t i = 0; i < 2; i++) {
+        const struct kq_vote *v = &st->sent[i];
+        if (!st->has_sent[i] || v->height != st->height)
+            continue;
+        uint8_t mem[KQ_VOTE_BYTES];
+        struct kq_buf w;
+        kq_buf_writer(&w, mem, sizeof mem);
+        put_ok(kq_vote_encode(v, &w));
+        KQ_GUARD(kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_VOTE, mem, sizeof mem));
+    }
+    if (st->sent_proposal != NULL && st->sent_proposal_h == st->height &&
+        st->sent_proposal_r == st->round)
+        KQ_GUARD(kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_PROPOSAL, st->sent_proposal,
+                                 st->sent_proposal_len));
+    return arm(st, out, KQ_REPLICA_TIMER_RESEND, timeout_of(st, st->cfg.propose_ms));
 }
 
 /* ---- the rules ---- */
@@ -1167,8 +1196,9 @@ static enum kq_err rule_prevote(struct rp_state *st, struct rp_round *s, bool *f
 static enum kq_err rule_polka(struct rp_state *st, struct kq_actions *out, struct rp_round *s,
                               bool *fired)
 {
-    if (st->step == STEP_PREVOTE && !s->prevote_timer &&
-        count_any(st, s, true, false) >= quorum(st)) {
+    /* Tendermint arms these on q votes of any kind; arming them on entering the step as well
+     * keeps a round moving when frames are lost (a timeout only ever votes nil or moves on) */
+    if (st->step == STEP_PREVOTE && !s->prevote_timer) {
         s->prevote_timer = true;
         KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_PREVOTE, timeout_of(st, st->cfg.prevote_ms)));
     }
@@ -1190,7 +1220,8 @@ static enum kq_err rule_polka(struct rp_state *st, struct kq_actions *out, struc
         *fired = true;
         return do_precommit(st, NULL);
     }
-    if (!s->precommit_timer && count_any(st, s, false, true) >= quorum(st)) {
+    if (!s->precommit_timer &&
+        (st->step == STEP_PRECOMMIT || count_any(st, s, false, true) >= quorum(st))) {
         s->precommit_timer = true;
         KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_PRECOMMIT, timeout_of(st, st->cfg.precommit_ms)));
     }
@@ -1220,7 +1251,7 @@ static enum kq_err progress(struct rp_state *st, struct kq_actions *out)
 
 static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actions *out)
 {
-    KQ_ENSURE(timer >= KQ_REPLICA_TIMER_PROPOSE && timer <= KQ_REPLICA_TIMER_SYNC, KQ_ERR_STATE);
+    KQ_ENSURE(timer >= KQ_REPLICA_TIMER_PROPOSE && timer <= KQ_REPLICA_TIMER_RESEND, KQ_ERR_STATE);
     bool current = st->timer_h[timer] == st->height && st->timer_r[timer] == st->round;
     switch (timer) {
     case KQ_REPLICA_TIMER_PROPOSE:
@@ -1239,8 +1270,17 @@ static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actio
         if (st->timer_h[timer] == st->height && st->step == STEP_NEW_HEIGHT)
             return start_round(st, out, 0);
         return KQ_OK;
-    default:
+    case KQ_REPLICA_TIMER_RESEND:
+        if (current && st->step != STEP_NEW_HEIGHT)
+            return resend(st, out);
+        return KQ_OK;
+    default: /* ask the next peer: the last one may be down or unreachable */
         st->sync_asked = 0;
+        for (size_t i = 0; st->n_peers > 0 && i < st->n_peers; i++)
+            if (st->peers[i] == st->sync_peer) {
+                st->sync_peer = st->peers[(i + 1) % st->n_peers];
+                break;
+            }
         return maybe_sync(st, out);
     }
 }
@@ -1286,10 +1326,20 @@ static enum kq_err on_write_done(struct rp_state *st, uint64_t token, struct kq_
         if (o->type == KQ_FRAME_LEDGER_VOTE) {
             struct kq_vote v;
             put_ok(kq_vote_decode(&v, o->payload, o->len));
+            st->has_sent[v.type - 1] = true;
+            st->sent[v.type - 1] = v;
             if (v.height == st->height)
                 store_vote(st, &v, st->self_index);
         } else {
+            struct kq_proposal pr;
+            put_ok(kq_proposal_decode(&pr, o->payload, o->len));
             err = on_proposal(st, st->self, o->payload, o->len);
+            free(st->sent_proposal);
+            st->sent_proposal = o->payload;
+            st->sent_proposal_len = o->len;
+            st->sent_proposal_h = pr.height;
+            st->sent_proposal_r = pr.round;
+            o->payload = NULL;
         }
         free(o->payload);
         memset(o, 0, sizeof *o);
@@ -1413,6 +1463,8 @@ static enum kq_err on_start(struct rp_state *st, struct kq_actions *out)
         put_ok(kq_vote_encode(v, &w));
         KQ_GUARD(kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_VOTE, mem, sizeof mem));
         store_vote(st, v, st->self_index);
+        st->has_sent[i] = true;
+        st->sent[i] = *v;
     }
     return KQ_OK;
 }
@@ -1513,6 +1565,7 @@ static void rp_fini(void *state)
         free(st->pool[i].data);
     free(st->pool);
     free(st->waiters);
+    free(st->sent_proposal);
     for (size_t i = 0; i < OUTBOX; i++)
         free(st->outbox[i].payload);
     if (st->app_state != NULL)

@@ -66,6 +66,9 @@ enum kq_ledger_request { KQ_LEDGER_REQ_SUBMIT = 1, KQ_LEDGER_REQ_SUBMIT_ASYNC = 
 #define KQ_REPLICA_TIMER_PRECOMMIT 3u
 #define KQ_REPLICA_TIMER_COMMIT    4u
 #define KQ_REPLICA_TIMER_SYNC      5u
+/* Re-broadcasts this round's sent votes and proposal (links may lose frames) every propose
+ * timeout while the round lasts, so a round never waits forever on a lost message. */
+#define KQ_REPLICA_TIMER_RESEND 6u
 
 /* Records: the safety record, and one per committed block (block response encoding: the block
  * and its certificate) under KQ_REPLICA_BLOCK_PREFIX followed by the height in 20 digits. */

@@ -164,7 +164,8 @@ struct world {
     size_t n_votes;
     uint32_t byzantine; /* id exempt from the double-sign check; 0: none */
     uint32_t drop_tx_from;
-    bool frozen_clocks; /* every wall clock reads the same constant */
+    unsigned loss_pct, dup_pct; /* frames lost and duplicated, in percent */
+    bool frozen_clocks;         /* every wall clock reads the same constant */
     struct reply replies[256];
     size_t n_replies;
     uint64_t next_request;
@@ -290,10 +291,16 @@ static void send_frame(struct world *w, int from, uint32_t peer, uint16_t type, 
             continue;
         if (peer != KQ_PEER_ALL && w->slots[t].id != peer)
             continue;
-        uint8_t *copy = malloc(n + 1);
-        assert_non_null(copy);
-        memcpy(copy, p, n);
-        push_msg(w, (struct msg){.to = t, .from = s->id, .type = type, .payload = copy, .len = n});
+        if (rnd(w) % 100 < w->loss_pct)
+            continue;
+        int copies = rnd(w) % 100 < w->dup_pct ? 2 : 1;
+        for (int d = 0; d < copies; d++) {
+            uint8_t *copy = malloc(n + 1);
+            assert_non_null(copy);
+            memcpy(copy, p, n);
+            push_msg(w,
+                     (struct msg){.to = t, .from = s->id, .type = type, .payload = copy, .len = n});
+        }
     }
 }
 
@@ -618,9 +625,11 @@ static struct kq_header header_at(struct world *w, int i, uint64_t h)
 
 /* ---- tests ---- */
 
-static void run_commit(int n, uint64_t seed, bool frozen)
+static void run_commit(int n, uint64_t seed, bool frozen, unsigned loss_pct)
 {
     struct world *w = world_new(seed, n, 0);
+    w->loss_pct = loss_pct;
+    w->dup_pct = loss_pct;
     w->frozen_clocks = frozen;
     for (int i = 0; i < n; i++)
         boot(w, i);
@@ -655,21 +664,30 @@ static void test_commit_4(void **unused)
 {
     (void)unused;
     for (uint64_t seed = 1; seed <= 4; seed++)
-        run_commit(4, seed, false);
+        run_commit(4, seed, false, 0);
 }
 
 static void test_commit_5(void **unused)
 {
     (void)unused;
     for (uint64_t seed = 11; seed <= 13; seed++)
-        run_commit(5, seed, false);
+        run_commit(5, seed, false, 0);
+}
+
+/* Frames lost and duplicated (20% each): votes and proposals are resent every propose timeout
+ * and every step has its timeout, so rounds still end and blocks commit. */
+static void test_lossy_network(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 41; seed <= 46; seed++)
+        run_commit(4, seed, false, 20);
 }
 
 /* Clocks that stand still: BFT time still grows by the parent + 1 ms rule. */
 static void test_frozen_clocks(void **unused)
 {
     (void)unused;
-    run_commit(4, 31, true);
+    run_commit(4, 31, true, 0);
 }
 
 static void test_silent_validator(void **unused)
@@ -755,6 +773,8 @@ static void test_crash_restart(void **unused)
     long synced = 0;
     for (uint64_t seed = 1; seed <= 8; seed++) {
         struct world *w = world_new(seed, 4, 0);
+        w->loss_pct = seed > 4 ? 10 : 0; /* half the runs on a lossy network */
+        w->dup_pct = w->loss_pct;
         for (int i = 0; i < 4; i++)
             boot(w, i);
         for (int round = 0; round < 6; round++) {
@@ -1179,6 +1199,40 @@ static void test_round_skip(void **unused)
     world_free(w);
 }
 
+/* The resend timer sends the last votes of this height again, byte for byte, signing nothing. */
+static void test_resend(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(24, 4, 0);
+    uint32_t p0 = proposer_at(w, 0), me = p0 == 1 ? 2 : 1;
+    int t = (int)me - 1;
+    boot(w, t);
+    fire(w, t, KQ_REPLICA_TIMER_COMMIT);
+    fire(w, t, KQ_REPLICA_TIMER_RESEND);
+    struct kq_vote v, again;
+    assert_false(vote_sent(w, &v)); /* nothing sent yet, nothing to resend */
+    fire(w, t, KQ_REPLICA_TIMER_PROPOSE);
+    v = expect_vote(w, t); /* nil: no proposal came */
+    assert_false(v.has_block);
+    fire(w, t, KQ_REPLICA_TIMER_RESEND);
+    assert_true(vote_sent(w, &again));
+    assert_memory_equal(again.sig, v.sig, 64);
+    uint64_t token;
+    assert_false(synced_persist(w, &token));
+    fire(w, t, KQ_REPLICA_TIMER_PREVOTE); /* the step's own timeout: precommit nil */
+    struct kq_vote pc = expect_vote(w, t);
+    assert_true(pc.type == KQ_VOTE_PRECOMMIT && !pc.has_block);
+    fire(w, t, KQ_REPLICA_TIMER_PRECOMMIT); /* round 1, without any quorum seen */
+    assert_int_equal(kq_replica_round(w->slots[t].state), 1);
+    fire(w, t, KQ_REPLICA_TIMER_RESEND); /* round 0's votes still go out for laggards */
+    size_t votes = 0;
+    for (size_t k = 0; k < w->acts.count; k++)
+        votes += w->acts.items[k].kind == KQ_ACT_SEND &&
+                 w->acts.items[k].frame_type == KQ_FRAME_LEDGER_VOTE;
+    assert_int_equal(votes, 2);
+    world_free(w);
+}
+
 /* Boots slot i from its store; the first failing event's error (KQ_OK if none). */
 static enum kq_err boot_err(struct world *w, int i)
 {
@@ -1292,6 +1346,8 @@ int main(void)
         cmocka_unit_test(test_locking),
         cmocka_unit_test(test_round_skip),
         cmocka_unit_test(test_frozen_clocks),
+        cmocka_unit_test(test_lossy_network),
+        cmocka_unit_test(test_resend),
         cmocka_unit_test(test_restore_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
