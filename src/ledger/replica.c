@@ -19,7 +19,7 @@
 #define NROUNDS      KQ_LEDGER_ROUND_WINDOW
 #define RP_MAX_PEERS (KQ_MAX_NODES - 1)
 #define OUTBOX       16
-#define N_TIMERS     7
+#define N_TIMERS     8
 /* Rules fired by one event: each fires at most once per round step, and a commit ends the loop. */
 #define MAX_PROGRESS 64
 /* version, height, round, step, locked round, locked hash, proposed round, two optional votes */
@@ -107,6 +107,8 @@ struct rp_state {
     kq_hash valset_hash;
     int32_t self_index; /* -1: not a validator */
     bool started;
+    bool idle;         /* at a new height, waiting for a tx or a peer (empty_block_ms) */
+    bool heard_height; /* a valid proposal or vote for the current height arrived */
     uint64_t wall_ms;
     struct rp_block *chain; /* chain[0..chain_len): blocks 1..chain_len */
     size_t chain_len, chain_cap;
@@ -677,6 +679,8 @@ static void reset_height(struct rp_state *st)
     st->height = st->chain_len + 1;
     st->round = 0;
     st->step = STEP_NEW_HEIGHT;
+    st->idle = false;
+    st->heard_height = false;
     st->locked_round = st->valid_round = KQ_ROUND_NONE;
     memset(&st->locked_hash, 0, sizeof st->locked_hash);
     memset(&st->valid_hash, 0, sizeof st->valid_hash);
@@ -893,6 +897,7 @@ static enum kq_err on_proposal(struct rp_state *st, uint32_t peer, const uint8_t
     }
     int32_t idx = kq_valset_index(&st->vs, pr.proposer);
     KQ_ENSURE(idx >= 0 && pr.proposer == proposer_of(st, pr.round), KQ_ERR_PEER_IDENTITY);
+    st->heard_height = true;
     struct kq_block *b = calloc(1, sizeof *b);
     KQ_ENSURE(b != NULL, KQ_ERR_NOMEM);
     enum kq_err err = kq_block_decode(b, pr.block, pr.block_len);
@@ -939,6 +944,7 @@ static enum kq_err on_vote(struct rp_state *st, uint32_t peer, const uint8_t *p,
             note_ahead(st, peer, v.height);
         return KQ_OK;
     }
+    st->heard_height = true;
     store_vote(st, &v, idx);
     return KQ_OK;
 }
@@ -1251,7 +1257,7 @@ static enum kq_err progress(struct rp_state *st, struct kq_actions *out)
 
 static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actions *out)
 {
-    KQ_ENSURE(timer >= KQ_REPLICA_TIMER_PROPOSE && timer <= KQ_REPLICA_TIMER_RESEND, KQ_ERR_STATE);
+    KQ_ENSURE(timer >= KQ_REPLICA_TIMER_PROPOSE && timer <= KQ_REPLICA_TIMER_IDLE, KQ_ERR_STATE);
     bool current = st->timer_h[timer] == st->height && st->timer_r[timer] == st->round;
     switch (timer) {
     case KQ_REPLICA_TIMER_PROPOSE:
@@ -1267,8 +1273,18 @@ static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actio
             return start_round(st, out, st->round + 1);
         return KQ_OK;
     case KQ_REPLICA_TIMER_COMMIT:
-        if (st->timer_h[timer] == st->height && st->step == STEP_NEW_HEIGHT)
+        if (st->timer_h[timer] != st->height || st->step != STEP_NEW_HEIGHT)
+            return KQ_OK;
+        if (st->cfg.empty_block_ms > 0 && st->pool_n == 0 && !st->heard_height) {
+            st->idle = true; /* nothing to order: wait for a tx, a peer or the interval */
+            return arm(st, out, KQ_REPLICA_TIMER_IDLE, st->cfg.empty_block_ms);
+        }
+        return start_round(st, out, 0);
+    case KQ_REPLICA_TIMER_IDLE:
+        if (st->idle && st->timer_h[timer] == st->height && st->step == STEP_NEW_HEIGHT) {
+            st->idle = false;
             return start_round(st, out, 0);
+        }
         return KQ_OK;
     case KQ_REPLICA_TIMER_RESEND:
         if (current && st->step != STEP_NEW_HEIGHT)
@@ -1543,6 +1559,11 @@ static enum kq_err rp_step(void *state, const struct kq_event *ev, struct kq_act
         else
             err = KQ_ERR_STATE;
         break;
+    }
+    if (err == KQ_OK && st->idle && st->step == STEP_NEW_HEIGHT &&
+        (st->pool_n > 0 || st->heard_height)) {
+        st->idle = false; /* a tx or a peer's round for this height: start it now */
+        err = start_round(st, out, 0);
     }
     if (err == KQ_OK)
         err = progress(st, out);

@@ -51,6 +51,11 @@ struct kq_replica_config {
     uint64_t delta_ms;
     uint64_t commit_ms;
     uint64_t sync_retry_ms;
+    /* 0: a new height starts at once, so blocks follow each other even when empty. Otherwise a
+     * replica with an empty mempool idles at a new height until a tx arrives (by request or
+     * gossip), a peer's proposal or vote for the height arrives, or this many ms pass: an idle
+     * chain makes one empty block per interval instead of one per round trip. */
+    uint64_t empty_block_ms;
 };
 
 /* Local requests (KQ_EV_REQUEST, payload = the tx). SUBMIT is answered once the tx commits with
@@ -69,6 +74,8 @@ enum kq_ledger_request { KQ_LEDGER_REQ_SUBMIT = 1, KQ_LEDGER_REQ_SUBMIT_ASYNC = 
 /* Re-broadcasts this round's sent votes and proposal (links may lose frames) every propose
  * timeout while the round lasts, so a round never waits forever on a lost message. */
 #define KQ_REPLICA_TIMER_RESEND 6u
+/* Ends an idle new height (empty_block_ms) with an empty block. */
+#define KQ_REPLICA_TIMER_IDLE 7u
 
 /* Records: the safety record, and one per committed block (block response encoding: the block
  * and its certificate) under KQ_REPLICA_BLOCK_PREFIX followed by the height in 20 digits. */

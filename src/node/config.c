@@ -290,8 +290,9 @@ static enum kq_err load_api(struct ctx *c, json_t *root, struct kq_node_config *
 
 static enum kq_err load_ledger(struct ctx *c, json_t *root, struct kq_node_config *cfg)
 {
-    static const char *const keys[] = {"genesis",  "propose_ms", "prevote_ms",    "precommit_ms",
-                                       "delta_ms", "commit_ms",  "sync_retry_ms", NULL};
+    static const char *const keys[] = {"genesis",       "propose_ms",     "prevote_ms",
+                                       "precommit_ms",  "delta_ms",       "commit_ms",
+                                       "sync_retry_ms", "empty_block_ms", NULL};
     json_t *o;
     KQ_GUARD(get_object(c, root, "ledger", false, &o));
     if (o == NULL)
@@ -303,6 +304,7 @@ static enum kq_err load_ledger(struct ctx *c, json_t *root, struct kq_node_confi
     KQ_GUARD(get_uint(c, o, "ledger", "precommit_ms", 10, 600000, &cfg->ledger_precommit_ms));
     KQ_GUARD(get_uint(c, o, "ledger", "delta_ms", 1, 600000, &cfg->ledger_delta_ms));
     KQ_GUARD(get_uint(c, o, "ledger", "commit_ms", 1, 600000, &cfg->ledger_commit_ms));
+    KQ_GUARD(get_uint(c, o, "ledger", "empty_block_ms", 0, 3600000, &cfg->ledger_empty_block_ms));
     return get_uint(c, o, "ledger", "sync_retry_ms", 10, 600000, &cfg->ledger_sync_retry_ms);
 }
 
@@ -372,6 +374,7 @@ static void set_defaults(struct kq_node_config *cfg)
     cfg->ledger_delta_ms = 250;
     cfg->ledger_commit_ms = 20;
     cfg->ledger_sync_retry_ms = 500;
+    cfg->ledger_empty_block_ms = 5000;
 }
 
 static enum kq_err read_root(struct ctx *c, const char *path, json_t **root)

@@ -62,7 +62,7 @@ struct kq_node_config {
     /* The ledger (empty genesis path: the node runs no ledger). Consensus timeouts in ms. */
     char ledger_genesis[PATH_MAX];
     uint64_t ledger_propose_ms, ledger_prevote_ms, ledger_precommit_ms, ledger_delta_ms;
-    uint64_t ledger_commit_ms, ledger_sync_retry_ms;
+    uint64_t ledger_commit_ms, ledger_sync_retry_ms, ledger_empty_block_ms;
     size_t n_peers;
     struct kq_config_peer peers[KQ_CONFIG_MAX_PEERS];
     size_t n_tokens;

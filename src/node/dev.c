@@ -230,16 +230,16 @@ static json_t *node_config(const struct dev *d, const struct dev_node *self)
     snprintf(peer, sizeof peer, "127.0.0.1:%u", self->peer_port);
     snprintf(cert, sizeof cert, "../node-%u.crt", self->id);
     snprintf(key, sizeof key, "../node-%u.key", self->id);
-    return json_pack("{s:i,s:[sss],s:s,s:{s:s,s:i},s:{s:s},s:{s:s,s:s,s:s},s:o,s:{s:i,s:i},"
-                     "s:[{s:s,s:s,s:[s]}],s:[{s:s,s:[s]}],s:{s:s},s:{s:s,s:i,s:i,s:i,s:i,s:i,s:i}}",
-                     "node_id", self->id, "roles", "validator", "keeper", "orchestrator",
-                     "data_dir", ".", "api", "listen", api, "read_timeout_s", 10, "peer", "listen",
-                     peer, "tls", "ca", "../ca.crt", "cert", cert, "key", key, "peers", peers,
-                     "heartbeat", "interval_ms", 100, "timeout_ms", 1000, "tokens", "name", "dev",
-                     "sha256", d->token_sha256_hex, "roles", "admin", "clients", "name", "admin",
-                     "roles", "admin", "log", "level", "info", "ledger", "genesis",
-                     "../genesis.bin", "propose_ms", 300, "prevote_ms", 200, "precommit_ms", 200,
-                     "delta_ms", 100, "commit_ms", 10, "sync_retry_ms", 200);
+    return json_pack(
+        "{s:i,s:[sss],s:s,s:{s:s,s:i},s:{s:s},s:{s:s,s:s,s:s},s:o,s:{s:i,s:i},"
+        "s:[{s:s,s:s,s:[s]}],s:[{s:s,s:[s]}],s:{s:s},s:{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i}}",
+        "node_id", self->id, "roles", "validator", "keeper", "orchestrator", "data_dir", ".", "api",
+        "listen", api, "read_timeout_s", 10, "peer", "listen", peer, "tls", "ca", "../ca.crt",
+        "cert", cert, "key", key, "peers", peers, "heartbeat", "interval_ms", 100, "timeout_ms",
+        1000, "tokens", "name", "dev", "sha256", d->token_sha256_hex, "roles", "admin", "clients",
+        "name", "admin", "roles", "admin", "log", "level", "info", "ledger", "genesis",
+        "../genesis.bin", "propose_ms", 300, "prevote_ms", 200, "precommit_ms", 200, "delta_ms",
+        100, "commit_ms", 10, "sync_retry_ms", 200, "empty_block_ms", 1000);
 }
 
 /* Writes len bytes to path with the given mode via a temporary file and rename. */

@@ -112,6 +112,7 @@ static void configure_replica(struct kq_ledger_node *ln, const struct kq_node_co
     r->delta_ms = cfg->ledger_delta_ms;
     r->commit_ms = cfg->ledger_commit_ms;
     r->sync_retry_ms = cfg->ledger_sync_retry_ms;
+    r->empty_block_ms = cfg->ledger_empty_block_ms;
 }
 
 /* ---- blocks and long-polls ---- */
