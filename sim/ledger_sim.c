@@ -964,9 +964,14 @@ static void check_reply(struct world *w, uint32_t i)
 {
     const struct lreq *q = &w->reqs[i];
     const struct ltx *t = &w->txs[q->tx];
+    if (!q->answered && w->byz[q->node])
+        return; /* a Byzantine node owes its clients nothing */
     if (!q->answered) {
-        failf(w, "request %" PRIu32 " (tx %" PRIu32 " to n%" PRIu32 ") never answered", i + 1,
-              q->tx, q->node);
+        const void *st = kq_sim_state(w->sim, q->node);
+        failf(w,
+              "request %" PRIu32 " (tx %" PRIu32 " to n%" PRIu32 ", kind %" PRIu32
+              ", committed at %" PRIu64 ", node at height %" PRIu64 ") never answered",
+              i + 1, q->tx, q->node, q->kind, t->height, st != NULL ? kq_replica_height(st) : 0);
         return;
     }
     bool ok = true;
@@ -1238,7 +1243,7 @@ void kq_lsim_params_for_seed(uint64_t seed, struct kq_lsim_params *p)
     p->real_crypto = seed % 10 == 0;
     p->txs = 16;
     p->fault_ms = 3000;
-    p->quiet_ms = 10000;
+    p->quiet_ms = 15000;
 }
 
 const char *kq_lsim_adversary_name(enum kq_lsim_adversary a)
