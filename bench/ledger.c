@@ -56,21 +56,30 @@ struct body {
     char *json;
 };
 
+/* A reply body: block listings carry up to 64 full blocks, so the buffer grows (to 64 MiB). */
 struct sink {
-    char buf[1 << 16];
-    size_t len;
+    char *buf;
+    size_t len, cap;
 };
 
 static size_t collect(char *p, size_t size, size_t nmemb, void *user)
 {
     struct sink *s = user;
     size_t n = size * nmemb;
-    if (n > sizeof s->buf - 1 - s->len)
-        n = sizeof s->buf - 1 - s->len;
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 65536;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *grown = cap <= (64u << 20) ? realloc(s->buf, cap) : NULL;
+        if (grown == NULL)
+            return 0;
+        s->buf = grown;
+        s->cap = cap;
+    }
     memcpy(s->buf + s->len, p, n);
     s->len += n;
     s->buf[s->len] = '\0';
-    return size * nmemb;
+    return n;
 }
 
 static CURL *handle(void)
@@ -89,7 +98,8 @@ static long request(CURL *h, const char *url, const char *post, struct sink *s,
                     struct curl_slist *hdrs)
 {
     s->len = 0;
-    s->buf[0] = '\0';
+    if (s->buf != NULL)
+        s->buf[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -146,7 +156,7 @@ static void *submitter(void *arg)
 {
     struct worker *w = arg;
     CURL *h = handle();
-    struct sink *s = malloc(sizeof *s);
+    struct sink *s = calloc(1, sizeof *s);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     char url[256];
     snprintf(url, sizeof url, "%s/v1/ledger/tx", E.addrs[w->index % 4]);
@@ -161,6 +171,7 @@ static void *submitter(void *arg)
         i++;
     }
     curl_slist_free_all(hdrs);
+    free(s->buf);
     free(s);
     curl_easy_cleanup(h);
     return NULL;
@@ -170,7 +181,7 @@ static void *latency_worker(void *arg)
 {
     struct worker *w = arg;
     CURL *h = handle();
-    struct sink *s = malloc(sizeof *s);
+    struct sink *s = calloc(1, sizeof *s);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     char url[256];
     snprintf(url, sizeof url, "%s/v1/ledger/tx", E.addrs[w->index % 4]);
@@ -183,6 +194,7 @@ static void *latency_worker(void *arg)
             w->errors++;
     }
     curl_slist_free_all(hdrs);
+    free(s->buf);
     free(s);
     curl_easy_cleanup(h);
     return NULL;
@@ -194,7 +206,7 @@ static uint64_t count_committed(CURL *h, uint64_t from, uint64_t *txs, struct si
     char url[256];
     snprintf(url, sizeof url, "%s/v1/ledger/blocks?from=%llu&limit=64", E.addrs[0],
              (unsigned long long)from);
-    if (request(h, url, NULL, s, NULL) != 200)
+    if (request(h, url, NULL, s, NULL) != 200 || s->buf == NULL)
         return from;
     json_t *j = json_loads(s->buf, 0, NULL), *b;
     size_t i;
@@ -316,10 +328,12 @@ int main(int argc, char **argv)
         return 1;
     }
     CURL *h = handle();
-    struct sink *s = malloc(sizeof *s);
+    struct sink *s = calloc(1, sizeof *s);
     char url[256];
     snprintf(url, sizeof url, "%s/v1/ledger/head", E.addrs[0]);
-    json_t *head = request(h, url, NULL, s, NULL) == 200 ? json_loads(s->buf, 0, NULL) : NULL;
+    json_t *head = request(h, url, NULL, s, NULL) == 200 && s->buf != NULL
+                       ? json_loads(s->buf, 0, NULL)
+                       : NULL;
     if (head == NULL ||
         kq_hash_from_hex(&chain, json_string_value(json_object_get(head, "chain_id")), 64) != KQ_OK)
         return 1;
@@ -388,6 +402,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_tx + n_lat_tx; i++)
         free(bodies[i]);
     free(bodies);
+    free(s->buf);
     free(s);
     curl_easy_cleanup(h);
     kill(dev, SIGTERM);
