@@ -162,12 +162,48 @@ static bool trust_verify(void *ctx, const uint8_t pk[KQ_LEDGER_PK_BYTES], const 
 
 /* ---- the core: the replica, each node with its own configuration (signing key, app) ---- */
 
+/* A node's state: this head, then the replica's state at HEAD_BYTES. */
+struct head {
+    const struct world *w;
+    uint32_t self;
+};
+#define HEAD_BYTES 64
+_Static_assert(sizeof(struct head) <= HEAD_BYTES, "the head fits before the replica's state");
+
+static void *inner(void *state)
+{
+    return (uint8_t *)state + HEAD_BYTES;
+}
+
+/* The replica state of node i, NULL while it is down. */
+static const void *core_of(const struct world *w, uint32_t i)
+{
+    const void *st = kq_sim_state(w->sim, i);
+    return st == NULL ? NULL : (const uint8_t *)st + HEAD_BYTES;
+}
+
 static enum kq_err node_init(void *state, uint32_t self, const uint32_t *peers, size_t n_peers,
                              const void *config)
 {
     const struct world *w = config;
     KQ_ENSURE(self >= 1 && self <= w->n, KQ_ERR_INVALID_ARG);
-    return kq_replica_ops.init(state, self, peers, n_peers, &w->cfg[self]);
+    *(struct head *)state = (struct head){w, self};
+    return kq_replica_ops.init(inner(state), self, peers, n_peers, &w->cfg[self]);
+}
+
+/* The broken variant FORGET_SAFETY: node 1 ignores its safety record at restart. */
+static enum kq_err node_step(void *state, const struct kq_event *ev, struct kq_actions *out)
+{
+    const struct head *h = state;
+    if (h->w->p->brk == KQ_LSIM_BREAK_FORGET_SAFETY && h->self == 1 && ev->kind == KQ_EV_RESTORE &&
+        strcmp(ev->record_key, KQ_REPLICA_SAFETY_RECORD) == 0)
+        return KQ_OK;
+    return kq_replica_ops.step(inner(state), ev, out);
+}
+
+static void node_fini(void *state)
+{
+    kq_replica_ops.fini(inner(state));
 }
 
 /* The broken application: node 1's state gains a key its reported root does not show. */
@@ -333,7 +369,7 @@ static void check_block_txs(struct world *w, uint32_t node, uint64_t h)
 {
     struct kq_block *b = calloc(1, sizeof *b);
     struct kq_cert *c = calloc(1, sizeof *c);
-    if (b == NULL || c == NULL || read_block(kq_sim_state(w->sim, node), h, b, c) != KQ_OK) {
+    if (b == NULL || c == NULL || read_block(core_of(w, node), h, b, c) != KQ_OK) {
         failf(w, "n%" PRIu32 " cannot read back its block %" PRIu64, node, h);
         goto out;
     }
@@ -360,7 +396,7 @@ out:
 /* The node's application state has the root its tip's header commits to. */
 static void check_root(struct world *w, uint32_t node)
 {
-    const void *st = kq_sim_state(w->sim, node);
+    const void *st = core_of(w, node);
     uint64_t h = kq_replica_height(st);
     const uint8_t *rec, *raw;
     size_t len, raw_len;
@@ -385,7 +421,7 @@ static void check_root(struct world *w, uint32_t node)
 static void note_commit(struct world *w, uint32_t node, uint64_t h, const uint8_t *hash, size_t n)
 {
     kq_hash x, mine;
-    const void *st = kq_sim_state(w->sim, node);
+    const void *st = core_of(w, node);
     if (n != KQ_HASH_BYTES || h == 0 || h > w->n_commits + 1) {
         failf(w, "n%" PRIu32 " reports commit %" PRIu64 " out of order", node, h);
         return;
@@ -554,7 +590,7 @@ static void watch_honest(struct world *w, const struct kq_sim_msg *m)
 static enum kq_err conflict_block(struct world *w, uint32_t base, const struct kq_proposal *pr,
                                   uint8_t **out, size_t *out_len, kq_hash *hash)
 {
-    const void *st = kq_sim_state(w->sim, base);
+    const void *st = core_of(w, base);
     KQ_ENSURE(st != NULL && kq_replica_height(st) + 1 == pr->height, KQ_ERR_STATE);
     struct kq_block *b = calloc(1, sizeof *b);
     enum kq_err *res = calloc(KQ_LEDGER_MAX_BLOCK_TXS, sizeof *res);
@@ -848,6 +884,8 @@ static enum kq_err plan_faults(struct world *w)
 {
     uint64_t end = w->p->fault_ms;
     uint32_t side[KQ_LSIM_MAX_VALIDATORS];
+    for (uint64_t at = 150; w->p->brk == KQ_LSIM_BREAK_FORGET_SAFETY && at < end; at += 150)
+        KQ_GUARD(kq_sim_crash_at(w->sim, at + draw(w, 0, 100), 1, draw(w, 1, 20)));
     if (!w->p->faults)
         return KQ_OK;
     for (uint64_t k = draw(w, 0, 3); k > 0; k--) { /* partitions of any proper subset */
@@ -967,7 +1005,7 @@ static void check_reply(struct world *w, uint32_t i)
     if (!q->answered && w->byz[q->node])
         return; /* a Byzantine node owes its clients nothing */
     if (!q->answered) {
-        const void *st = kq_sim_state(w->sim, q->node);
+        const void *st = core_of(w, q->node);
         failf(w,
               "request %" PRIu32 " (tx %" PRIu32 " to n%" PRIu32 ", kind %" PRIu32
               ", committed at %" PRIu64 ", node at height %" PRIu64 ") never answered",
@@ -1012,7 +1050,7 @@ static void describe(const struct world *w, char *buf, size_t cap)
     size_t used = 0;
     buf[0] = '\0';
     for (uint32_t i = 1; i <= w->n && used < cap; i++) {
-        const void *st = kq_sim_state(w->sim, i);
+        const void *st = core_of(w, i);
         int k = st == NULL
                     ? snprintf(buf + used, cap - used, " n%" PRIu32 " down", i)
                     : snprintf(buf + used, cap - used, " n%" PRIu32 "%s %" PRIu64 "/%" PRIu32, i,
@@ -1031,7 +1069,7 @@ static void check_live(struct world *w)
             failf(w, "liveness: honest n%" PRIu32 " is not running at the end", i);
             return;
         }
-        uint64_t h = kq_replica_height(kq_sim_state(w->sim, i));
+        uint64_t h = kq_replica_height(core_of(w, i));
         w->r->height = w->r->height == 0 || h < w->r->height ? h : w->r->height;
         for (uint32_t k = 0; k < w->n_txs && !kq_sim_failed(w->sim); k++) {
             const struct ltx *t = &w->txs[k];
@@ -1053,7 +1091,7 @@ static void check_live(struct world *w)
  * BFT time, and every tx applied (each appears once: check_block_txs). */
 static enum kq_err check_replay(struct world *w, uint32_t node)
 {
-    const void *st = kq_sim_state(w->sim, node);
+    const void *st = core_of(w, node);
     struct kq_block *b = calloc(1, sizeof *b);
     struct kq_cert *c = calloc(1, sizeof *c);
     enum kq_err *res = calloc(KQ_LEDGER_MAX_BLOCK_TXS, sizeof *res);
@@ -1099,8 +1137,7 @@ static enum kq_err final_checks(struct world *w)
         check_reply(w, i);
     for (uint32_t i = 1; i <= w->n; i++)
         if (!w->byz[i] && kq_sim_running(w->sim, i) &&
-            (best == 0 || kq_replica_height(kq_sim_state(w->sim, i)) >
-                              kq_replica_height(kq_sim_state(w->sim, best))))
+            (best == 0 || kq_replica_height(core_of(w, i)) > kq_replica_height(core_of(w, best))))
             best = i;
     if (kq_sim_failed(w->sim) || best == 0)
         return KQ_OK;
@@ -1112,8 +1149,8 @@ static enum kq_err final_checks(struct world *w)
 static void sim_config(struct world *w, struct kq_sim_config *c)
 {
     const struct kq_lsim_params *p = w->p;
-    w->ops = kq_replica_ops;
-    w->ops.init = node_init;
+    w->ops = (struct kq_core_ops){"ledger", HEAD_BYTES + kq_replica_ops.state_size, node_init,
+                                  node_step, node_fini};
     *c = (struct kq_sim_config){
         .seed = p->seed,
         .n_nodes = w->n,
@@ -1146,7 +1183,7 @@ static enum kq_err params_ok(const struct kq_lsim_params *p)
     KQ_ENSURE(p->byzantine <= (p->validators - 1) / 3, KQ_ERR_INVALID_ARG);
     KQ_ENSURE(p->txs >= 1 && p->txs <= KQ_LSIM_MAX_TXS, KQ_ERR_INVALID_ARG);
     KQ_ENSURE(p->fault_ms >= 1000 && p->quiet_ms >= 1000, KQ_ERR_INVALID_ARG);
-    KQ_ENSURE(p->brk <= KQ_LSIM_BREAK_STALL, KQ_ERR_INVALID_ARG);
+    KQ_ENSURE(p->brk <= KQ_LSIM_BREAK_FORGET_SAFETY, KQ_ERR_INVALID_ARG);
     return KQ_OK;
 }
 

@@ -32,9 +32,11 @@ enum kq_lsim_adversary {
 /* Deliberately broken runs the invariants must catch (tests). */
 enum kq_lsim_break {
     KQ_LSIM_BREAK_NONE = 0,
-    KQ_LSIM_BREAK_TRUST_SIGS, /* the verifier accepts any signature: forged commits count */
-    KQ_LSIM_BREAK_STATE,      /* node 1's state gains a key its reported root does not show */
-    KQ_LSIM_BREAK_STALL,      /* the network withholds every proposal after height 2 */
+    KQ_LSIM_BREAK_TRUST_SIGS,    /* the verifier accepts any signature: forged commits count */
+    KQ_LSIM_BREAK_STATE,         /* node 1's state gains a key its reported root does not show */
+    KQ_LSIM_BREAK_STALL,         /* the network withholds every proposal after height 2 */
+    KQ_LSIM_BREAK_FORGET_SAFETY, /* node 1 ignores its safety record at restart, and often
+                                    crashes */
 };
 
 struct kq_lsim_params {

@@ -198,6 +198,31 @@ static void test_broken_stall(void **state)
     assert_true(r.height <= 2);
 }
 
+/* Node 1 forgets its safety record at restart and crashes every 150-250 ms: sooner or later it
+ * signs a second, different vote for a (height, round) it voted in before the crash. */
+static void test_broken_forget_safety(void **state)
+{
+    (void)state;
+    int caught = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        struct kq_lsim_params p;
+        struct kq_lsim_result r;
+        base_params(&p, seed);
+        p.adversary = KQ_LSIM_HONEST;
+        p.byzantine = 0;
+        p.brk = KQ_LSIM_BREAK_FORGET_SAFETY;
+        assert_int_equal(kq_lsim_run(&p, &r), KQ_OK);
+        assert_true(r.stats.crashes >= 1);
+        print_message("seed %" PRIu64 ": %" PRIu64 " crashes, %s\n", seed, r.stats.crashes,
+                      r.ok ? "held" : r.failure);
+        if (!r.ok) {
+            assert_non_null(strstr(r.failure, "honest n1 signed two different"));
+            caught++;
+        }
+    }
+    assert_true(caught > 0);
+}
+
 /* Known replica bug (reported; src/ledger/replica.c belongs to another session): the lock is
  * durable, but the locked block and its proof of lock are not. Seed 179: 4 validators, n4
  * Byzantine (withholding); n1 precommits block 7415.. at height 5 round 0 (locked), crashes at
@@ -268,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_broken_trust_sigs),
         cmocka_unit_test(test_broken_state),
         cmocka_unit_test(test_broken_stall),
+        cmocka_unit_test(test_broken_forget_safety),
         cmocka_unit_test(test_known_bug_lost_locked_block),
         cmocka_unit_test(test_configurations),
         cmocka_unit_test(test_sweep),
