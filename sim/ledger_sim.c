@@ -303,6 +303,7 @@ static void node_config(struct world *w, uint32_t i)
     c->delta_ms = 50;
     c->commit_ms = 20;
     c->sync_retry_ms = 150;
+    c->empty_block_ms = p->empty_block_ms;
 }
 
 /* A new client-identity tx signed by the admin; *idx its slot. */
@@ -1278,6 +1279,7 @@ void kq_lsim_params_for_seed(uint64_t seed, struct kq_lsim_params *p)
     p->byzantine = p->adversary == KQ_LSIM_HONEST ? 0 : 1 + (size_t)((h / 35) % f);
     p->faults = (h / 245) % 4 != 0;
     p->real_crypto = seed % 10 == 0;
+    p->empty_block_ms = (h / 980) % 2 == 0 ? 0 : 1000;
     p->txs = 16;
     p->fault_ms = 3000;
     p->quiet_ms = 15000;
@@ -1319,7 +1321,7 @@ enum kq_err kq_lsim_adversary_parse(const char *name, enum kq_lsim_adversary *ou
 void kq_lsim_replay_command(char *buf, size_t cap, const char *prog, const struct kq_lsim_params *p)
 {
     struct kq_lsim_params d;
-    char args[256];
+    char args[320];
     kq_lsim_params_for_seed(p->seed, &d);
     d.trace = p->trace;
     if (memcmp(&d, p, sizeof d) == 0)
@@ -1327,9 +1329,11 @@ void kq_lsim_replay_command(char *buf, size_t cap, const char *prog, const struc
     else
         snprintf(args, sizeof args,
                  "--core ledger --nodes %zu --byzantine %zu --adversary %s --faults %d "
-                 "--ed25519 %d --txs %zu --ms %" PRIu64 " --quiet-ms %" PRIu64,
+                 "--ed25519 %d --txs %zu --ms %" PRIu64 " --quiet-ms %" PRIu64
+                 " --empty-block-ms %" PRIu64,
                  p->validators, p->byzantine, kq_lsim_adversary_name(p->adversary),
-                 p->faults ? 1 : 0, p->real_crypto ? 1 : 0, p->txs, p->fault_ms, p->quiet_ms);
+                 p->faults ? 1 : 0, p->real_crypto ? 1 : 0, p->txs, p->fault_ms, p->quiet_ms,
+                 p->empty_block_ms);
     kq_sim_replay_format(buf, cap, prog != NULL ? prog : "build/kq_sim", p->seed, args);
 }
 

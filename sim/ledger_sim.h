@@ -49,6 +49,7 @@ struct kq_lsim_params {
     size_t txs;        /* distinct client txs, 1..KQ_LSIM_MAX_TXS */
     uint64_t fault_ms; /* faults and submissions in [0, fault_ms); every fault healed by then */
     uint64_t quiet_ms; /* then: every live tx commits and every request is answered within it */
+    uint64_t empty_block_ms; /* the replicas' idle interval (0: blocks back to back) */
     enum kq_lsim_break brk;
     FILE *trace; /* verbose trace, or NULL */
 };
@@ -67,7 +68,8 @@ struct kq_lsim_result {
 };
 
 /* The parameters seed N runs with: validators 4, 5, 6, 7 or 10; an adversary with 1..f
- * Byzantine validators on most seeds; faults on 3 of 4; real Ed25519 on every 10th. */
+ * Byzantine validators on most seeds; faults on 3 of 4; real Ed25519 on every 10th; idle
+ * heights (empty_block_ms 1000) on half. */
 void kq_lsim_params_for_seed(uint64_t seed, struct kq_lsim_params *p);
 
 /* Runs one seed and fills *r. KQ_ERR_INVALID_ARG for parameters out of range, KQ_ERR_NOMEM,

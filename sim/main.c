@@ -32,7 +32,8 @@ enum {
     SET_ED = 16,
     SET_TXS = 32,
     SET_MS = 64,
-    SET_QUIET = 128
+    SET_QUIET = 128,
+    SET_IDLE = 256
 };
 
 static int usage(const char *prog)
@@ -43,7 +44,7 @@ static int usage(const char *prog)
         "       [--scenario lossy|partition|crash|chaos] [-v]\n"
         "       %s --core ledger (--seed N | --seeds N [--first S] [--keep-going]) [--nodes K]\n"
         "       [--byzantine B] [--adversary A] [--faults 0|1] [--ed25519 0|1] [--txs X]\n"
-        "       [--ms T] [--quiet-ms Q] [-v]\n"
+        "       [--ms T] [--quiet-ms Q] [--empty-block-ms I] [-v]\n"
         "  --nodes K     heartbeat: 2..%d nodes (default %d); ledger: %d..%d validators\n"
         "  --ms T        simulated milliseconds (heartbeat, default %d); ledger: faulty phase\n"
         "  --steps S     heartbeat: stop after S core steps (default: no limit)\n"
@@ -87,6 +88,9 @@ static int numeric_ledger(struct opts *o, const char *a, uint64_t n)
     } else if (strcmp(a, "--quiet-ms") == 0) {
         o->lg.quiet_ms = n;
         o->set |= SET_QUIET;
+    } else if (strcmp(a, "--empty-block-ms") == 0) {
+        o->lg.empty_block_ms = n;
+        o->set |= SET_IDLE;
     } else {
         return -1;
     }
@@ -194,6 +198,7 @@ static int run_ledger_one(const char *prog, const struct opts *o)
     p.txs = o->set & SET_TXS ? o->lg.txs : p.txs;
     p.fault_ms = o->set & SET_MS ? o->lg.fault_ms : p.fault_ms;
     p.quiet_ms = o->set & SET_QUIET ? o->lg.quiet_ms : p.quiet_ms;
+    p.empty_block_ms = o->set & SET_IDLE ? o->lg.empty_block_ms : p.empty_block_ms;
     p.trace = o->verbose ? stdout : NULL;
     enum kq_err err = kq_lsim_run(&p, &r);
     if (err != KQ_OK) {
@@ -201,11 +206,13 @@ static int run_ledger_one(const char *prog, const struct opts *o)
         return 2;
     }
     printf("seed %" PRIu64
-           " ledger: %zu validators, %zu byzantine (%s), faults %s, %s: %s at %" PRIu64
-           "ms, height %" PRIu64 ", %" PRIu64 " txs committed, trace %016" PRIx64 "\n",
+           " ledger: %zu validators, %zu byzantine (%s), faults %s, %s, idle %" PRIu64
+           " ms: %s at %" PRIu64 "ms, height %" PRIu64 ", %" PRIu64
+           " txs committed, trace %016" PRIx64 "\n",
            p.seed, p.validators, p.byzantine, kq_lsim_adversary_name(p.adversary),
            p.faults ? "on" : "off", p.real_crypto ? "ed25519" : "stand-in signatures",
-           r.ok ? "ok" : "FAILED", r.end_ms, r.height, r.txs_committed, r.trace_hash);
+           p.empty_block_ms, r.ok ? "ok" : "FAILED", r.end_ms, r.height, r.txs_committed,
+           r.trace_hash);
     printf("  steps %" PRIu64 " (rejected %" PRIu64 "), messages %" PRIu64 " lost %" PRIu64
            " duplicated %" PRIu64 " cut off %" PRIu64 "; crashes %" PRIu64 ", writes lost %" PRIu64
            "\n",

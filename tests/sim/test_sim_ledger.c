@@ -225,12 +225,13 @@ static void test_broken_forget_safety(void **state)
 
 /* Known replica bug (reported; src/ledger/replica.c belongs to another session): the lock is
  * durable, but the locked block and its proof of lock are not. Seed 179: 4 validators, n4
- * Byzantine (withholding); n1 precommits block 7415.. at height 5 round 0 (locked), crashes at
+ * Byzantine (double votes); n1 precommits block 7415.. at height 5 round 0 (locked), crashes at
  * 687 ms and restarts at 807 ms with the lock and without the block. From then on n1 prevotes nil
  * on every other block and, as proposer, builds a fresh block with no proof of lock that it then
  * refuses itself, so the three honest nodes (all needed, q = 3) never form a polka: a permanent
- * stall at height 5. This test pins the failure; when the replica persists the locked block with
- * its proof of lock (or asks peers for it), it fails and should become assert_true(r.ok). */
+ * stall at height 5 (it still stalls with a 60 s quiet phase). This test pins the failure and
+ * says so when the seed passes: then the bug may be fixed and this should become
+ * assert_true(r.ok). */
 static void test_known_bug_lost_locked_block(void **state)
 {
     (void)state;
