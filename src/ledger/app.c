@@ -43,6 +43,19 @@ enum kq_err kq_ledger_tx_err(enum kq_tx_status status)
     return KQ_ERR_INVALID_ARG;
 }
 
+static size_t cache_slot(const kq_hash *id)
+{
+    size_t v = 0;
+    for (size_t i = 0; i < sizeof v; i++)
+        v = v << 8 | id->b[i];
+    return v & (KQ_LEDGER_VERIFIED_CACHE - 1);
+}
+
+static bool cache_has(const struct kq_ledger_state_app *a, const kq_hash *id)
+{
+    return kq_hash_eq(&a->verified[cache_slot(id)], id);
+}
+
 static enum kq_err app_genesis(void *ctx, void **state, kq_hash *root)
 {
     const struct kq_ledger_state_app *a = ctx;
@@ -56,11 +69,12 @@ static enum kq_err app_genesis(void *ctx, void **state, kq_hash *root)
 static enum kq_err app_check_tx(void *ctx, const void *state, uint64_t height, const uint8_t *tx,
                                 size_t len, uint64_t *expiry_height)
 {
-    (void)ctx;
+    struct kq_ledger_state_app *a = ctx;
     struct kq_tx_ref ref = {.data = tx, .len = len};
     struct kq_tx_result res;
     KQ_GUARD(kq_state_check_tx(state, height, &ref, &res));
     KQ_GUARD(kq_ledger_tx_err(res.status));
+    a->verified[cache_slot(&res.id)] = res.id; /* its signature verified (status OK) */
     struct kq_tx decoded;
     KQ_GUARD(kq_tx_decode(&decoded, tx, len)); /* it decoded in the check: this cannot fail */
     *expiry_height = decoded.expiry_height;
@@ -71,12 +85,16 @@ static enum kq_err app_apply_block(void *ctx, const void *pre, uint64_t height, 
                                    const struct kq_tx_view *txs, size_t n, void **post,
                                    kq_hash *root, enum kq_err *results)
 {
-    (void)ctx;
+    const struct kq_ledger_state_app *a = ctx;
     struct kq_tx_ref *refs = calloc(n > 0 ? n : 1, sizeof *refs);
     struct kq_tx_result *res = calloc(n > 0 ? n : 1, sizeof *res);
     enum kq_err err = refs != NULL && res != NULL ? KQ_OK : KQ_ERR_NOMEM;
-    for (size_t i = 0; i < n && err == KQ_OK; i++)
-        refs[i] = (struct kq_tx_ref){.data = txs[i].data, .len = txs[i].len};
+    for (size_t i = 0; i < n && err == KQ_OK; i++) {
+        kq_hash id;
+        kq_tx_id(txs[i].data, txs[i].len, &id);
+        refs[i] = (struct kq_tx_ref){
+            .data = txs[i].data, .len = txs[i].len, .sig_verified = cache_has(a, &id)};
+    }
     struct kq_smt *out = NULL;
     if (err == KQ_OK)
         err = kq_state_apply_block(pre, height, time_ms, refs, n, &out, res);

@@ -11,9 +11,16 @@
 #include "ledger/tx.h"
 #include "ledger/valset.h"
 
-/* The context the interface functions use: the genesis (borrowed, must outlive the app). */
+/* Ids of transactions whose signature verified at admission, so executing them in a block does
+ * not verify the same bytes again (the id is the hash of the whole signed encoding, so a hit means
+ * exactly those bytes verified; a miss only costs a verification). Power of two. */
+#define KQ_LEDGER_VERIFIED_CACHE 8192
+
+/* The context the interface functions use: the genesis (borrowed, must outlive the app) and the
+ * verified-signature cache (about 256 KiB: allocate the context, don't stack it). */
 struct kq_ledger_state_app {
     const struct kq_genesis *genesis;
+    kq_hash verified[KQ_LEDGER_VERIFIED_CACHE];
 };
 
 /* Fills app with the state machine's functions over ctx. */

@@ -153,6 +153,31 @@ static void test_block_results(void **state)
     f->app.release(f->app.ctx, st);
 }
 
+/* The verified-signature cache never vouches for bytes it did not verify: a tampered copy of an
+ * admitted tx, and a tx that failed admission, are verified (and refused) at execution. */
+static void test_verified_cache(void **state)
+{
+    struct fx *f = *state;
+    void *st, *post;
+    kq_hash root, r;
+    assert_int_equal(f->app.genesis(f->app.ctx, &st, &root), KQ_OK);
+    uint8_t a[1024], bad[1024];
+    uint64_t expiry;
+    size_t la = client_tx(f, f->admin_sk, "alice", 1, 10, a, sizeof a);
+    assert_int_equal(f->app.check_tx(f->app.ctx, st, 1, a, la, &expiry), KQ_OK); /* cached */
+    memcpy(bad, a, la);
+    bad[la - 1] ^= 1; /* same body, broken signature: another id */
+    assert_int_equal(f->app.check_tx(f->app.ctx, st, 1, bad, la, &expiry), KQ_ERR_BAD_SIGNATURE);
+    struct kq_tx_view txs[2] = {{bad, la}, {a, la}};
+    enum kq_err results[2];
+    assert_int_equal(f->app.apply_block(f->app.ctx, st, 1, 6000, txs, 2, &post, &r, results),
+                     KQ_OK);
+    assert_int_equal(results[0], KQ_ERR_BAD_SIGNATURE);
+    assert_int_equal(results[1], KQ_OK);
+    f->app.release(f->app.ctx, post);
+    f->app.release(f->app.ctx, st);
+}
+
 static void test_valset_and_mapping(void **state)
 {
     struct fx *f = *state;
@@ -179,6 +204,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_genesis_and_admission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_block_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verified_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_valset_and_mapping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
