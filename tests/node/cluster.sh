@@ -8,36 +8,8 @@
 # Usage: cluster.sh <keyquorum binary> <source dir>
 set -euo pipefail
 BIN=$(readlink -f "$1")
-D=$(mktemp -d /tmp/kq-cluster.XXXXXX)
-DEV_PID=
-cleanup() {
-    if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
-        kill -TERM "$DEV_PID" 2>/dev/null || true
-        wait "$DEV_PID" 2>/dev/null || true
-    fi
-    for f in "$D"/node-*/node.pid; do
-        [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
-    done
-    rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for l in "$D"/node-*/node.log; do echo "== $l" >&2; tail -n 20 "$l" >&2 || true; done
-    exit 1
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-
-"$BIN" dev --nodes 4 --dir "$D" >"$D/dev.out" 2>&1 &
-DEV_PID=$!
-for _ in $(seq 1 600); do
-    [ -f "$D/env" ] && break
-    kill -0 "$DEV_PID" 2>/dev/null || { cat "$D/dev.out" >&2; fail "dev exited early"; }
-    sleep 0.05
-done
-[ -f "$D/env" ] || fail "dev cluster not healthy within 30 s"
-# shellcheck disable=SC1091
-source "$D/env"
+# shellcheck source=dev_cluster.bash
+source "$(dirname "$0")/dev_cluster.bash"
 grep -q "4 nodes healthy" "$D/dev.out" || fail "no summary printed"
 [ "$(stat -c %a "$D/env")" = 600 ] || fail "env file not 0600"
 CURL=(curl -sS --max-time 5 --cacert "$KQ_CACERT")

@@ -8,35 +8,9 @@
 # Usage: ledger_cluster.sh <keyquorum binary> <source dir>
 set -euo pipefail
 BIN=$(readlink -f "$1")
-D=$(mktemp -d /tmp/kq-ledger.XXXXXX)
-DEV_PID=
-cleanup() {
-    if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
-        kill -TERM "$DEV_PID" 2>/dev/null || true
-        wait "$DEV_PID" 2>/dev/null || true
-    fi
-    for f in "$D"/node-*/node.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true; done
-    rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    for l in "$D"/node-*/node.log; do echo "== $l" >&2; grep -v '"level":"debug"' "$l" | tail -n 15 >&2 || true; done
-    exit 1
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-
-"$BIN" dev --nodes 4 --dir "$D" >"$D/dev.out" 2>&1 &
-DEV_PID=$!
-for _ in $(seq 1 600); do
-    [ -f "$D/env" ] && break
-    kill -0 "$DEV_PID" 2>/dev/null || { cat "$D/dev.out" >&2; fail "dev exited early"; }
-    sleep 0.05
-done
-[ -f "$D/env" ] || fail "dev cluster not healthy"
+# shellcheck source=dev_cluster.bash
+source "$(dirname "$0")/dev_cluster.bash"
 export KQ_ENV="$D/env" KQ_DEV_DIR="$D"
-# shellcheck disable=SC1091
-source "$D/env"
 CURL=(curl -sS --max-time 10 --cacert "$KQ_CACERT" --cert "$KQ_CLIENT_CERT" --key "$KQ_CLIENT_KEY")
 addr() { echo "$KQ_ADDRS" | cut -d' ' -f"$1"; }
 height() { "${CURL[@]}" "$(addr "$1")/v1/ledger/head" | json 'd["height"]'; }

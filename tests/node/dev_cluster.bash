@@ -1,0 +1,37 @@
+# Shared by the multi-process tests (sourced, not run: ctest runs *.sh only). Starts a 4-node
+# `keyquorum dev` cluster in a fresh directory $D, waits for its env file and sources it; on exit
+# stops the launcher and kills any node still running, then removes $D. Provides fail and json.
+# Needs BIN (the keyquorum binary) set by the caller.
+D=$(mktemp -d /tmp/kq-test.XXXXXX)
+DEV_PID=
+cleanup() {
+    if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
+        kill -TERM "$DEV_PID" 2>/dev/null || true
+        wait "$DEV_PID" 2>/dev/null || true
+    fi
+    for f in "$D"/node-*/node.pid; do
+        [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+    done
+    rm -rf "$D"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for l in "$D"/node-*/node.log; do
+        echo "== $l" >&2
+        grep -v '"level":"debug"' "$l" | tail -n 20 >&2 || true
+    done
+    exit 1
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+"$BIN" dev --nodes 4 --dir "$D" >"$D/dev.out" 2>&1 &
+DEV_PID=$!
+for _ in $(seq 1 600); do
+    [ -f "$D/env" ] && break
+    kill -0 "$DEV_PID" 2>/dev/null || { cat "$D/dev.out" >&2; fail "dev exited early"; }
+    sleep 0.05
+done
+[ -f "$D/env" ] || fail "dev cluster not healthy within 30 s"
+# shellcheck disable=SC1091
+source "$D/env"
