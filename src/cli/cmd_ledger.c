@@ -215,7 +215,8 @@ static int ledger_proof(struct lcli *l, const char *key)
     else if (l->as_json)
         json_dumpf(j, stdout, JSON_INDENT(2)), putchar('\n');
     else
-        printf("%s = %s (%zu bytes), verified against block %llu certified by a quorum of %u\n",
+        printf("%s = %s (%zu bytes), verified against block %llu, certified by a quorum of its %u "
+               "validators\n",
                key, value != NULL ? json_string_value(jv) : "(absent)", vlen,
                (unsigned long long)h.height, l->vs->n);
     free(rec);
