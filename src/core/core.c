@@ -57,27 +57,25 @@ enum kq_err kq_actions_timer(struct kq_actions *a, uint32_t timer, uint64_t afte
     return KQ_OK;
 }
 
-static enum kq_err set_key(struct kq_action *act, const char *record_key)
+/* Pushes an action that names a record: the key is checked before anything is appended, so a
+ * refused key leaves `a` unchanged. */
+static enum kq_err push_keyed(struct kq_actions *a, enum kq_action_kind kind,
+                              const char *record_key, const uint8_t *payload, size_t len,
+                              struct kq_action **out)
 {
     KQ_ASSERT(record_key != NULL);
     size_t klen = strlen(record_key);
     if (klen == 0 || klen >= KQ_CORE_MAX_RECORD_KEY)
         return KQ_ERR_INVALID_ARG;
-    memcpy(act->record_key, record_key, klen + 1);
+    KQ_GUARD(push(a, kind, payload, len, out));
+    memcpy((*out)->record_key, record_key, klen + 1);
     return KQ_OK;
 }
 
 enum kq_err kq_actions_erase(struct kq_actions *a, const char *record_key)
 {
-    KQ_ASSERT(record_key != NULL);
-    size_t klen = strlen(record_key);
-    if (klen == 0 || klen >= KQ_CORE_MAX_RECORD_KEY)
-        return KQ_ERR_INVALID_ARG;
     struct kq_action *act;
-    enum kq_err err = push(a, KQ_ACT_ERASE, NULL, 0, &act);
-    if (err != KQ_OK)
-        return err;
-    return set_key(act, record_key);
+    return push_keyed(a, KQ_ACT_ERASE, record_key, NULL, 0, &act);
 }
 
 enum kq_err kq_actions_reply(struct kq_actions *a, uint64_t request_id, enum kq_err status,
@@ -108,15 +106,8 @@ enum kq_err kq_actions_status_data(struct kq_actions *a, enum kq_status_kind sta
 enum kq_err kq_actions_persist(struct kq_actions *a, const char *record_key, const uint8_t *value,
                                size_t value_len, bool sync, uint64_t write_token)
 {
-    KQ_ASSERT(record_key != NULL);
-    size_t klen = strlen(record_key);
-    if (klen == 0 || klen >= KQ_CORE_MAX_RECORD_KEY)
-        return KQ_ERR_INVALID_ARG;
     struct kq_action *act;
-    enum kq_err err = push(a, KQ_ACT_PERSIST, value, value_len, &act);
-    if (err != KQ_OK)
-        return err;
-    memcpy(act->record_key, record_key, klen + 1);
+    KQ_GUARD(push_keyed(a, KQ_ACT_PERSIST, record_key, value, value_len, &act));
     act->sync = sync;
     act->write_token = write_token;
     return KQ_OK;

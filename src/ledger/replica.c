@@ -735,23 +735,31 @@ static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uin
     return maybe_sync(st, out);
 }
 
+/* Fills c (zeroed by the caller) with the votes of one kind in slot s that are for s's block:
+ * a commit certificate from precommits, a proof of lock from prevotes. */
+static void gather_votes(const struct rp_state *st, const struct rp_round *s,
+                         const struct kq_vote *votes, const bool *has, struct kq_cert *c)
+{
+    c->height = st->height;
+    c->round = s->round;
+    c->block = s->hash;
+    for (uint32_t i = 0; i < st->vs.n; i++) {
+        const struct kq_vote *v = &votes[i];
+        if (!has[i] || !v->has_block || !kq_hash_eq(&v->block, &s->hash))
+            continue;
+        struct kq_cert_sig *cs = &c->sigs[c->count++];
+        cs->validator = v->validator;
+        cs->timestamp_ms = v->timestamp_ms;
+        memcpy(cs->sig, v->sig, KQ_LEDGER_SIG_BYTES);
+    }
+}
+
 /* Rule 4 for one round: a valid known block with a quorum of precommits. */
 static enum kq_err commit_round(struct rp_state *st, struct kq_actions *out, struct rp_round *s)
 {
     struct kq_cert *cert = calloc(1, sizeof *cert);
     KQ_ENSURE(cert != NULL, KQ_ERR_NOMEM);
-    cert->height = st->height;
-    cert->round = s->round;
-    cert->block = s->hash;
-    for (uint32_t i = 0; i < st->vs.n; i++) {
-        const struct kq_vote *v = &s->precommit[i];
-        if (!s->has_precommit[i] || !v->has_block || !kq_hash_eq(&v->block, &s->hash))
-            continue;
-        struct kq_cert_sig *cs = &cert->sigs[cert->count++];
-        cs->validator = v->validator;
-        cs->timestamp_ms = v->timestamp_ms;
-        memcpy(cs->sig, v->sig, KQ_LEDGER_SIG_BYTES);
-    }
+    gather_votes(st, s, s->precommit, s->has_precommit, cert);
     KQ_ASSERT(cert->count >= quorum(st));
     /* the slot's buffers are released by reset_height inside commit: take them first */
     uint8_t *raw = s->raw;
@@ -1030,18 +1038,7 @@ static enum kq_err make_pol(const struct rp_state *st, const struct rp_round *s,
 {
     struct kq_cert *c = calloc(1, sizeof *c);
     KQ_ENSURE(c != NULL, KQ_ERR_NOMEM);
-    c->height = st->height;
-    c->round = s->round;
-    c->block = s->hash;
-    for (uint32_t i = 0; i < st->vs.n; i++) {
-        const struct kq_vote *v = &s->prevote[i];
-        if (!s->has_prevote[i] || !v->has_block || !kq_hash_eq(&v->block, &s->hash))
-            continue;
-        struct kq_cert_sig *cs = &c->sigs[c->count++];
-        cs->validator = v->validator;
-        cs->timestamp_ms = v->timestamp_ms;
-        memcpy(cs->sig, v->sig, KQ_LEDGER_SIG_BYTES);
-    }
+    gather_votes(st, s, s->prevote, s->has_prevote, c);
     KQ_ASSERT(c->count >= quorum(st)); /* the valid round is where this replica saw the polka */
     size_t cap = KQ_CERT_BYTES(c->count);
     *pol = malloc(cap);
