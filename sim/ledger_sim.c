@@ -277,8 +277,8 @@ static enum kq_err make_genesis(struct world *w)
     KQ_GUARD(kq_genesis_chain_id(g, &w->chain_id));
     KQ_GUARD(kq_ledger_genesis_valset(g, w->vs));
     kq_ledger_state_app_init(&w->app, &w->app_ctx, g);
-    w->broken_app =
-        (struct kq_ledger_app){w, broken_genesis, broken_check, broken_apply, broken_release};
+    w->broken_app = (struct kq_ledger_app){
+        w, broken_genesis, broken_check, broken_apply, broken_release, NULL, NULL};
     return KQ_OK;
 }
 

@@ -276,4 +276,8 @@ _Static_assert(KQ_LEDGER_ROUND_WINDOW >= 4, "the current round, a POL round and 
 _Static_assert(KQ_SIM_MAX_CLOCK_DRIFT_PPM < 1000000, "a drifting clock still moves forward");
 _Static_assert(KQ_SIM_MAX_RECORDS < 0xffffffffu / 2, "record slots are u32 indexes, half full");
 
+/* Validator-set changes the CLI follows from the genesis set (a change is an admin membership
+ * transaction: thousands would be an unusual chain). */
+#define KQ_CLI_MAX_VALSET_CHANGES 4096
+
 #endif

@@ -26,7 +26,11 @@ struct lcli {
     bool as_json;
     struct kq_genesis *genesis; /* NULL until loaded */
     kq_hash chain_id;
-    struct kq_valset *vs;
+    struct kq_valset *vs; /* the genesis set */
+    /* the sets that followed, verified change by change: sets[i] is in force from from[i] on */
+    size_t n_sets;
+    struct kq_valset *sets[KQ_CLI_MAX_VALSET_CHANGES];
+    uint64_t from[KQ_CLI_MAX_VALSET_CHANGES];
 };
 
 static int fail(const char *what, const char *msg)
@@ -111,6 +115,84 @@ static uint8_t *b64_decode(const char *s, size_t *len)
     return out;
 }
 
+/* ---- validator sets ---- */
+
+/* The set in force at `height`. */
+static const struct kq_valset *vs_at(const struct lcli *l, uint64_t height)
+{
+    const struct kq_valset *vs = l->vs;
+    for (size_t i = 0; i < l->n_sets && l->from[i] <= height; i++)
+        vs = l->sets[i];
+    return vs;
+}
+
+static bool parse_valset(json_t *vals, struct kq_valset *vs)
+{
+    struct kq_validator v[KQ_LEDGER_MAX_VALIDATORS];
+    size_t i, n = json_array_size(vals);
+    json_t *e;
+    if (!json_is_array(vals) || n == 0 || n > KQ_LEDGER_MAX_VALIDATORS)
+        return false;
+    json_array_foreach(vals, i, e)
+    {
+        json_int_t id = json_integer_value(json_object_get(e, "id"));
+        const char *hex = json_string_value(json_object_get(e, "key"));
+        size_t got = 0;
+        if (id < 1 || id > KQ_LEDGER_MAX_NODE_ID || hex == NULL || strlen(hex) != 64 ||
+            sodium_hex2bin(v[i].pk, 32, hex, 64, NULL, &got, NULL) != 0 || got != 32)
+            return false;
+        v[i].id = (uint32_t)id;
+    }
+    return kq_valset_init(vs, v, n) == KQ_OK;
+}
+
+/* Follows the validator-set changes the node reports (GET /v1/ledger/valsets) from the genesis
+ * set: each change's block must be certified by the set then in force and name the next set. */
+static bool load_valsets(struct lcli *l, char *err, size_t errlen)
+{
+    json_t *j = NULL, *c;
+    size_t i;
+    if (!get_json(l, "/v1/ledger/valsets", &j, err, errlen))
+        return false;
+    bool ok = json_is_array(json_object_get(j, "changes"));
+    if (!ok)
+        snprintf(err, errlen, "the node's validator-set changes do not parse");
+    json_array_foreach(json_object_get(j, "changes"), i, c)
+    {
+        if (!ok)
+            break;
+        size_t len = 0;
+        uint8_t *rec = b64_decode(json_string_value(json_object_get(c, "record")), &len);
+        struct kq_valset *next = calloc(1, sizeof *next);
+        json_int_t h = json_integer_value(json_object_get(c, "height"));
+        struct kq_header hd;
+        enum kq_err e = KQ_ERR_FORMAT;
+        if (rec != NULL && next != NULL && h >= 1 && l->n_sets < KQ_CLI_MAX_VALSET_CHANGES &&
+            parse_valset(json_object_get(c, "validators"), next))
+            e = kq_follow_valset_change(rec, len, &l->chain_id, vs_at(l, (uint64_t)h), next, &hd);
+        if (e == KQ_OK && hd.height == (uint64_t)h &&
+            (l->n_sets == 0 || l->from[l->n_sets - 1] <= (uint64_t)h)) {
+            l->from[l->n_sets] = (uint64_t)h + 1;
+            l->sets[l->n_sets++] = next;
+            next = NULL;
+        } else {
+            ok = false;
+            snprintf(err, errlen, "validator-set change at block %lld does not verify: %s",
+                     (long long)h, kq_strerror(e == KQ_OK ? KQ_ERR_BAD_PROOF : e));
+        }
+        free(next);
+        free(rec);
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* The genesis, then the validator sets since. */
+static bool load_trust(struct lcli *l, char *err, size_t errlen)
+{
+    return load_genesis(l, err, errlen) && load_valsets(l, err, errlen);
+}
+
 /* ---- ledger ---- */
 
 static void print_header(const struct kq_header *h, const char *hash)
@@ -128,8 +210,12 @@ static bool verify_block_json(struct lcli *l, json_t *b, struct kq_header *h, ch
 {
     size_t len;
     uint8_t *rec = b64_decode(json_string_value(json_object_get(b, "record")), &len);
+    json_int_t height = json_integer_value(json_object_get(b, "height"));
     enum kq_err e =
-        rec != NULL ? kq_follow_check_record(rec, len, &l->chain_id, l->vs, h) : KQ_ERR_FORMAT;
+        rec != NULL ? kq_follow_check_record(rec, len, &l->chain_id, vs_at(l, (uint64_t)height), h)
+                    : KQ_ERR_FORMAT;
+    if (e == KQ_OK && h->height != (uint64_t)height)
+        e = KQ_ERR_BAD_PROOF;
     free(rec);
     if (e != KQ_OK)
         snprintf(err, errlen, "block %lld does not verify: %s",
@@ -141,7 +227,7 @@ static int ledger_head(struct lcli *l)
 {
     char err[512];
     json_t *j = NULL;
-    if (!load_genesis(l, err, sizeof err) || !get_json(l, "/v1/ledger/head", &j, err, sizeof err))
+    if (!load_trust(l, err, sizeof err) || !get_json(l, "/v1/ledger/head", &j, err, sizeof err))
         return fail("ledger head", err);
     json_t *head = json_object_get(j, "head");
     struct kq_header h;
@@ -165,7 +251,7 @@ static int ledger_blocks(struct lcli *l, unsigned long long from, unsigned long 
     json_t *j = NULL;
     snprintf(path, sizeof path, "/v1/ledger/blocks?from=%llu&limit=%llu&wait=%llu", from, limit,
              wait);
-    if (!load_genesis(l, err, sizeof err) || !get_json(l, path, &j, err, sizeof err))
+    if (!load_trust(l, err, sizeof err) || !get_json(l, path, &j, err, sizeof err))
         return fail("ledger blocks", err);
     size_t i;
     json_t *b;
@@ -195,8 +281,10 @@ static int ledger_proof(struct lcli *l, const char *key)
         return fprintf(stderr, "keyquorum ledger proof: --key K is required\n"), 2;
     snprintf(path, sizeof path, "/v1/ledger/proof?key=%s", esc);
     free(esc);
-    if (!load_genesis(l, err, sizeof err) || !get_json(l, path, &j, err, sizeof err))
+    if (!load_trust(l, err, sizeof err) || !get_json(l, path, &j, err, sizeof err))
         return fail("ledger proof", err);
+    json_int_t at = json_integer_value(json_object_get(json_object_get(j, "block"), "height"));
+    const struct kq_valset *vs = vs_at(l, (uint64_t)at);
     size_t rlen = 0, plen = 0, vlen = 0;
     uint8_t *rec = b64_decode(
         json_string_value(json_object_get(json_object_get(j, "block"), "record")), &rlen);
@@ -204,11 +292,12 @@ static int ledger_proof(struct lcli *l, const char *key)
     json_t *jv = json_object_get(j, "value");
     uint8_t *value = json_is_string(jv) ? b64_decode(json_string_value(jv), &vlen) : NULL;
     struct kq_header h;
-    enum kq_err e =
-        rec != NULL && proof != NULL && (value != NULL || json_is_null(jv))
-            ? kq_follow_check_value(rec, rlen, &l->chain_id, l->vs, (const uint8_t *)key,
-                                    strlen(key), value, vlen, proof, plen, &h)
-            : KQ_ERR_FORMAT;
+    enum kq_err e = rec != NULL && proof != NULL && (value != NULL || json_is_null(jv))
+                        ? kq_follow_check_value(rec, rlen, &l->chain_id, vs, (const uint8_t *)key,
+                                                strlen(key), value, vlen, proof, plen, &h)
+                        : KQ_ERR_FORMAT;
+    if (e == KQ_OK && h.height != (uint64_t)at)
+        e = KQ_ERR_BAD_PROOF; /* the set was chosen by the height the node claimed */
     int rc = 0;
     if (e != KQ_OK)
         rc = fail("ledger proof", kq_strerror(e));
@@ -218,7 +307,7 @@ static int ledger_proof(struct lcli *l, const char *key)
         printf("%s = %s (%zu bytes), verified against block %llu, certified by a quorum of its %u "
                "validators\n",
                key, value != NULL ? json_string_value(jv) : "(absent)", vlen,
-               (unsigned long long)h.height, l->vs->n);
+               (unsigned long long)h.height, vs->n);
     free(rec);
     free(proof);
     free(value);
@@ -280,6 +369,8 @@ static void lcli_free(struct lcli *l)
 {
     free(l->genesis);
     free(l->vs);
+    for (size_t i = 0; i < l->n_sets; i++)
+        free(l->sets[i]);
 }
 
 static int ledger_usage(void)

@@ -8,6 +8,7 @@
 
 #include "ledger/smt.h"
 #include "ledger/state.h"
+#include "ledger/tx_member.h"
 
 enum kq_err kq_ledger_tx_err(enum kq_tx_status status)
 {
@@ -115,6 +116,38 @@ static void app_release(void *ctx, void *state)
     kq_smt_unref(state);
 }
 
+/* The "valset" record as a consensus set (the state machine keeps it non-empty and bounded). */
+static enum kq_err app_valset(void *ctx, const void *state, struct kq_valset *vs)
+{
+    (void)ctx;
+    struct kq_valset_entry *e = calloc(KQ_LEDGER_MAX_VALIDATORS, sizeof *e);
+    struct kq_validator *v = calloc(KQ_LEDGER_MAX_VALIDATORS, sizeof *v);
+    size_t n = 0;
+    enum kq_err err = e != NULL && v != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    if (err == KQ_OK)
+        err = kq_member_valset(state, e, KQ_LEDGER_MAX_VALIDATORS, &n);
+    for (size_t i = 0; err == KQ_OK && i < n; i++) {
+        v[i].id = e[i].node_id;
+        memcpy(v[i].pk, e[i].identity_pk, sizeof v[i].pk);
+    }
+    if (err == KQ_OK)
+        err = kq_valset_init(vs, v, n);
+    free(e);
+    free(v);
+    return err;
+}
+
+static bool app_is_node(void *ctx, const void *state, uint32_t id)
+{
+    (void)ctx;
+    char key[KQ_MEMBER_KEY_BYTES];
+    size_t len = kq_member_node_key(id, key);
+    const uint8_t *value;
+    size_t value_len;
+    return id >= 1 && id <= KQ_LEDGER_MAX_NODE_ID &&
+           kq_smt_get(state, (const uint8_t *)key, len, &value, &value_len) == KQ_OK;
+}
+
 void kq_ledger_state_app_init(struct kq_ledger_app *app, struct kq_ledger_state_app *ctx,
                               const struct kq_genesis *genesis)
 {
@@ -124,7 +157,9 @@ void kq_ledger_state_app_init(struct kq_ledger_app *app, struct kq_ledger_state_
                                   .genesis = app_genesis,
                                   .check_tx = app_check_tx,
                                   .apply_block = app_apply_block,
-                                  .release = app_release};
+                                  .release = app_release,
+                                  .valset = app_valset,
+                                  .is_node = app_is_node};
 }
 
 enum kq_err kq_ledger_genesis_valset(const struct kq_genesis *g, struct kq_valset *vs)

@@ -1,6 +1,7 @@
 /* Ledger follower (follow.h). Trust comes from the validator set of the genesis and nothing
- * else: every header is accepted only with a quorum certificate from that set, and every value
- * only with a proof against a certified header. The replaying follower re-executes each block
+ * else: every header is accepted only with a quorum certificate from the set in force (the
+ * genesis set, then each set a certified header names as the next one), and every value only with
+ * a proof against a certified header. The replaying follower re-executes each block
  * with the same state machine the validators run. Not checked: the proposer schedule (a quorum
  * certified the block, whoever proposed it). */
 #include "ledger/follow.h"
@@ -54,10 +55,24 @@ enum kq_err kq_follow_check_value(const uint8_t *record, size_t len, const kq_ha
     return kq_smt_verify(&header->state_root, key, key_len, value, value_len, proof, proof_len);
 }
 
+enum kq_err kq_follow_valset_change(const uint8_t *record, size_t len, const kq_hash *chain_id,
+                                    const struct kq_valset *vs, const struct kq_valset *next,
+                                    struct kq_header *header)
+{
+    kq_hash have, want;
+    KQ_GUARD(kq_follow_check_record(record, len, chain_id, vs, header));
+    kq_valset_hash(vs, &have);
+    kq_valset_hash(next, &want);
+    KQ_ENSURE(kq_hash_eq(&header->valset_hash, &have), KQ_ERR_BAD_PROOF);
+    KQ_ENSURE(kq_hash_eq(&header->next_valset_hash, &want), KQ_ERR_BAD_PROOF);
+    return KQ_OK;
+}
+
 struct kq_follower {
     const struct kq_genesis *genesis;
     kq_hash chain_id;
-    struct kq_valset vs;
+    struct kq_valset vs;      /* the set of the next height */
+    struct kq_valset prev_vs; /* the set that certified the tip */
     kq_hash valset_hash;
     struct kq_ledger_state_app app_ctx;
     struct kq_ledger_app app;
@@ -83,6 +98,7 @@ struct kq_follower *kq_follower_new(const struct kq_genesis *g)
         return NULL;
     }
     kq_valset_hash(&f->vs, &f->valset_hash);
+    f->prev_vs = f->vs;
     return f;
 }
 
@@ -113,8 +129,7 @@ static bool header_ok(const struct kq_follower *f, const struct kq_block *b, con
         return *why = "not the next height", false;
     if (!kq_hash_eq(&h->parent, &f->tip))
         return *why = "parent hash is not the previous block", false;
-    if (!kq_hash_eq(&h->valset_hash, &f->valset_hash) ||
-        !kq_hash_eq(&h->next_valset_hash, &f->valset_hash))
+    if (!kq_hash_eq(&h->valset_hash, &f->valset_hash))
         return *why = "validator set hash differs", false;
     if (h->height == 1) {
         if (!kq_hash_eq(&h->last_commit_hash, &zero) || h->time_ms != f->genesis->time_ms + 1)
@@ -123,8 +138,8 @@ static bool header_ok(const struct kq_follower *f, const struct kq_block *b, con
         kq_cert_hash(&b->last_commit, &ch);
         uint64_t median = kq_cert_median_time(&b->last_commit);
         uint64_t want = median > f->tip_time ? median : f->tip_time + 1;
-        if (kq_cert_verify(&b->last_commit, &f->chain_id, f->height, &f->tip, &f->vs, &ed25519) !=
-                KQ_OK ||
+        if (kq_cert_verify(&b->last_commit, &f->chain_id, f->height, &f->tip, &f->prev_vs,
+                           &ed25519) != KQ_OK ||
             !kq_hash_eq(&ch, &h->last_commit_hash))
             return *why = "the carried certificate of the parent does not verify", false;
         if (h->time_ms != want)
@@ -141,7 +156,9 @@ enum kq_err kq_follower_apply(struct kq_follower *f, const uint8_t *record, size
     struct kq_block *b = calloc(1, sizeof *b);
     struct kq_cert *cert = calloc(1, sizeof *cert);
     enum kq_err *res = calloc(KQ_LEDGER_MAX_BLOCK_TXS + 1, sizeof *res);
-    enum kq_err err = b != NULL && cert != NULL && res != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    struct kq_valset *next = malloc(sizeof *next);
+    enum kq_err err =
+        b != NULL && cert != NULL && res != NULL && next != NULL ? KQ_OK : KQ_ERR_NOMEM;
     kq_hash hash, root;
     void *post = NULL;
     *why = "out of memory";
@@ -168,7 +185,23 @@ enum kq_err kq_follower_apply(struct kq_follower *f, const uint8_t *record, size
         *why = "state root differs from executing the block";
         f->app.release(f->app.ctx, post);
     }
+    kq_hash next_hash;
+    if (err == KQ_OK && (err = f->app.valset(f->app.ctx, post, next)) != KQ_OK) {
+        *why = "the state names no valid validator set";
+        f->app.release(f->app.ctx, post);
+    }
     if (err == KQ_OK) {
+        kq_valset_hash(next, &next_hash);
+        if (!kq_hash_eq(&next_hash, &b->header.next_valset_hash)) {
+            err = KQ_ERR_BAD_PROOF;
+            *why = "next validator set hash differs from the state's set";
+            f->app.release(f->app.ctx, post);
+        }
+    }
+    if (err == KQ_OK) {
+        f->prev_vs = f->vs;
+        f->vs = *next;
+        f->valset_hash = next_hash;
         f->app.release(f->app.ctx, f->state);
         f->state = post;
         f->root = root;
@@ -180,5 +213,6 @@ enum kq_err kq_follower_apply(struct kq_follower *f, const uint8_t *record, size
     free(b);
     free(cert);
     free(res);
+    free(next);
     return err;
 }

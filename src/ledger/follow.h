@@ -36,7 +36,16 @@ KQ_MUST_USE enum kq_err kq_follow_check_value(const uint8_t *record, size_t len,
                                               const uint8_t *proof, size_t proof_len,
                                               struct kq_header *header);
 
-/* Replaying follower. */
+/* One step of a validator-set change for a follower that does not replay: the record at height h
+ * (its certificate checked against vs, the set in force at h, and its header naming vs) names next
+ * as the set of h + 1 (header next_valset_hash). On KQ_OK the caller trusts next from h + 1 on.
+ * KQ_ERR_BAD_PROOF when the header names another set; kq_follow_check_record's errors. */
+KQ_MUST_USE enum kq_err kq_follow_valset_change(const uint8_t *record, size_t len,
+                                                const kq_hash *chain_id, const struct kq_valset *vs,
+                                                const struct kq_valset *next,
+                                                struct kq_header *header);
+
+/* Replaying follower (switches validator sets as the state names them). */
 struct kq_follower;
 /* From genesis g (borrowed; must outlive the follower). NULL on allocation failure or a genesis
  * that fails its checks. */

@@ -59,7 +59,14 @@ struct rp_block { /* a committed block */
     size_t rec_len;
     kq_hash hash;
     uint64_t time_ms;
-    uint8_t signers[MAXV / 8]; /* validators (by index) in the block's last_commit */
+    uint32_t *signers; /* ids of the validators in the block's last_commit, ascending (owned) */
+    uint32_t n_signers;
+};
+
+struct rp_vchange { /* block `height` named a new validator set, in force from height + 1 */
+    uint64_t height;
+    uint32_t n;
+    struct kq_validator *v; /* n validators, sorted (owned) */
 };
 
 struct rp_tx {
@@ -103,7 +110,10 @@ struct rp_state {
     size_t n_peers;
     uint32_t peers[RP_MAX_PEERS];
     struct kq_replica_config cfg;
-    struct kq_valset vs;
+    struct kq_valset vs;        /* the validator set of the height in progress */
+    struct kq_valset prev_vs;   /* the set of the height before (it certified the tip) */
+    struct rp_vchange *changes; /* every change of the set along the chain, by height */
+    size_t n_changes, changes_cap;
     kq_hash valset_hash;
     int32_t self_index; /* -1: not a validator */
     bool started;
@@ -124,6 +134,9 @@ struct rp_state {
     struct rp_safety safety;
     bool safety_dirty;
     bool restored_safety;
+    bool lock_dirty;        /* the lock changed this step: persist its block with the safety */
+    uint8_t *restored_lock; /* the lock record read at RESTORE (owned until START) */
+    size_t restored_lock_len;
     uint64_t next_token;
     struct rp_out outbox[OUTBOX];
     uint64_t timer_h[N_TIMERS];
@@ -173,6 +186,13 @@ static uint64_t timeout_of(const struct rp_state *st, uint64_t base)
     return base + (uint64_t)st->round * st->cfg.delta_ms;
 }
 
+/* A quarter of the round's propose timeout: a proposal or vote lost on a link is sent again
+ * before the peers' step timeouts give up on the round (a round that goes well ends first). */
+static uint64_t resend_period(const struct rp_state *st)
+{
+    return timeout_of(st, st->cfg.propose_ms) / 4 + 1;
+}
+
 static enum kq_err arm(struct rp_state *st, struct kq_actions *out, uint32_t timer, uint64_t after)
 {
     KQ_ASSERT(timer < N_TIMERS);
@@ -181,12 +201,35 @@ static enum kq_err arm(struct rp_state *st, struct kq_actions *out, uint32_t tim
     return kq_actions_timer(out, timer, after);
 }
 
+/* A configured peer, or a node the committed state names as a member (one that joined). */
 static bool is_peer(const struct rp_state *st, uint32_t id)
 {
     for (size_t i = 0; i < st->n_peers; i++)
         if (st->peers[i] == id)
             return true;
-    return false;
+    return id != st->self && st->cfg.app->is_node != NULL && st->app_state != NULL &&
+           st->cfg.app->is_node(st->cfg.app->ctx, st->app_state, id);
+}
+
+/* The validator set `state` names for the next height. */
+static enum kq_err next_valset(const struct rp_state *st, const void *state, struct kq_valset *vs)
+{
+    if (st->cfg.app->valset == NULL) {
+        *vs = st->vs;
+        return KQ_OK;
+    }
+    return st->cfg.app->valset(st->cfg.app->ctx, state, vs);
+}
+
+static enum kq_err next_valset_hash(const struct rp_state *st, const void *state, kq_hash *out)
+{
+    struct kq_valset *vs = malloc(sizeof *vs);
+    KQ_ENSURE(vs != NULL, KQ_ERR_NOMEM);
+    enum kq_err err = next_valset(st, state, vs);
+    if (err == KQ_OK)
+        kq_valset_hash(vs, out);
+    free(vs);
+    return err;
 }
 
 static void slot_clear(struct rp_state *st, struct rp_round *s)
@@ -329,11 +372,123 @@ static enum kq_err safety_decode(struct rp_safety *s, const uint8_t *in, size_t 
     return kq_buf_expect_end(&b);
 }
 
+/* The lock record: the locked block and its proof of lock, so a replica that restarts locked can
+ * still re-propose the block it is locked on (it would otherwise refuse every other block and
+ * hold none to offer). version | height u64 | round u32 | pol length u32 | pol | block. */
+static void gather_votes(const struct rp_state *st, const struct rp_round *s,
+                         const struct kq_vote *votes, const bool *has, struct kq_cert *c);
+static void store_vote(struct rp_state *st, const struct kq_vote *v, int32_t idx);
+static enum kq_err check_block(struct rp_state *st, const struct kq_block *b, bool *valid,
+                               void **post, enum kq_err **results);
+
+static enum kq_err persist_lock(struct rp_state *st, struct kq_actions *out)
+{
+    struct rp_round *s = slot_get(st, st->locked_round, false);
+    KQ_ASSERT(s != NULL && s->has_proposal && kq_hash_eq(&s->hash, &st->locked_hash));
+    struct kq_cert *c = calloc(1, sizeof *c);
+    KQ_ENSURE(c != NULL, KQ_ERR_NOMEM);
+    gather_votes(st, s, s->prevote, s->has_prevote, c);
+    KQ_ASSERT(c->count >= quorum(st)); /* a lock is taken on a polka */
+    size_t pol_len = KQ_CERT_BYTES(c->count), cap = 1 + 8 + 4 + 4 + pol_len + s->raw_len;
+    uint8_t *mem = malloc(cap);
+    if (mem == NULL) {
+        free(c);
+        return KQ_ERR_NOMEM;
+    }
+    struct kq_buf w;
+    kq_buf_writer(&w, mem, cap);
+    put_ok(kq_buf_put_u8(&w, 1));
+    put_ok(kq_buf_put_u64(&w, st->height));
+    put_ok(kq_buf_put_u32(&w, st->locked_round));
+    put_ok(kq_buf_put_u32(&w, (uint32_t)pol_len));
+    put_ok(kq_cert_encode(c, &w));
+    put_ok(kq_buf_put(&w, s->raw, s->raw_len));
+    KQ_ASSERT(kq_buf_len(&w) == cap);
+    enum kq_err err = kq_actions_persist(out, KQ_REPLICA_LOCK_RECORD, mem, cap, false, 0);
+    free(mem);
+    free(c);
+    return err;
+}
+
+/* Puts the restored lock's block and prevotes back into the locked round's slot and makes it the
+ * valid block, so propose() offers it again with its proof of lock. A record for another height or
+ * round than the safety record's lock is stale (the lock moved on) and ignored; one that does not
+ * check (bad encoding, wrong hash, proof of lock that does not verify) is a store error. */
+static enum kq_err restore_lock(struct rp_state *st)
+{
+    struct kq_buf b;
+    uint8_t version = 0;
+    uint64_t h = 0;
+    uint32_t r = 0, pol_len = 0;
+    const uint8_t *pol = NULL;
+    kq_buf_reader(&b, st->restored_lock, st->restored_lock_len);
+    KQ_GUARD(kq_buf_get_u8(&b, &version));
+    KQ_ENSURE(version == 1, KQ_ERR_STORE);
+    KQ_GUARD(kq_buf_get_u64(&b, &h));
+    KQ_GUARD(kq_buf_get_u32(&b, &r));
+    if (h != st->height || r != st->locked_round)
+        return KQ_OK;
+    KQ_GUARD(kq_buf_get_u32(&b, &pol_len));
+    KQ_GUARD(kq_buf_get_ptr(&b, &pol, pol_len));
+    size_t raw_len = kq_buf_remaining(&b);
+    KQ_ENSURE(raw_len >= KQ_HEADER_BYTES && raw_len <= KQ_BLOCK_MAX_BYTES, KQ_ERR_STORE);
+    struct kq_cert *c = calloc(1, sizeof *c);
+    struct kq_block *blk = calloc(1, sizeof *blk);
+    uint8_t *raw = malloc(raw_len);
+    enum kq_err err = KQ_ERR_NOMEM;
+    kq_hash hash;
+    if (c == NULL || blk == NULL || raw == NULL)
+        goto out;
+    memcpy(raw, st->restored_lock + (st->restored_lock_len - raw_len), raw_len);
+    KQ_TRY(kq_block_decode(blk, raw, raw_len));
+    kq_header_hash(&blk->header, &hash);
+    KQ_CHECK(kq_hash_eq(&hash, &st->locked_hash), KQ_ERR_STORE);
+    KQ_TRY(kq_cert_decode(c, pol, pol_len));
+    KQ_TRY(kq_pol_verify(c, &st->cfg.chain_id, h, r, &hash, &st->vs, &st->cfg.crypto));
+    struct rp_round *s = slot_get(st, r, true);
+    KQ_ASSERT(s != NULL); /* the locked round's slot is protected and the window is empty */
+    for (uint32_t i = 0; i < c->count; i++) {
+        int32_t idx = kq_valset_index(&st->vs, c->sigs[i].validator);
+        KQ_ASSERT(idx >= 0); /* kq_pol_verify checked membership */
+        struct kq_vote v = {.type = KQ_VOTE_PREVOTE,
+                            .height = h,
+                            .round = r,
+                            .has_block = true,
+                            .block = hash,
+                            .timestamp_ms = c->sigs[i].timestamp_ms,
+                            .validator = c->sigs[i].validator};
+        memcpy(v.sig, c->sigs[i].sig, KQ_LEDGER_SIG_BYTES);
+        store_vote(st, &v, idx);
+    }
+    s->raw = raw;
+    s->raw_len = raw_len;
+    s->block = blk;
+    s->hash = hash;
+    s->has_proposal = true;
+    s->has_pol = true;
+    s->pol_hash = hash;
+    s->polka_done = true;
+    raw = NULL;
+    blk = NULL;
+    KQ_TRY(check_block(st, s->block, &s->valid, &s->post, &s->results));
+    KQ_CHECK(s->valid, KQ_ERR_STORE); /* this replica locked on it, so it executed it */
+    st->valid_round = r;
+    st->valid_hash = hash;
+out:
+    free(raw);
+    free(blk);
+    free(c);
+    return err == KQ_OK || err == KQ_ERR_NOMEM ? err : KQ_ERR_STORE;
+}
+
 /* Persists the safety record once per step if it changed; the step's outbox items wait for it. */
 static enum kq_err flush_safety(struct rp_state *st, struct kq_actions *out)
 {
     if (!st->safety_dirty)
         return KQ_OK;
+    if (st->lock_dirty) /* same step, so the same atomic write as the lock it backs */
+        KQ_GUARD(persist_lock(st, out));
+    st->lock_dirty = false;
     uint8_t mem[SAFETY_BYTES];
     size_t n = safety_encode(&st->safety, mem);
     uint64_t token = ++st->next_token;
@@ -444,9 +599,7 @@ static bool header_ok(const struct rp_state *st, const struct kq_block *b)
     const struct kq_header *h = &b->header;
     kq_hash zero = {{0}}, root, ch;
     if (!kq_hash_eq(&h->chain_id, &st->cfg.chain_id) || h->height != st->height ||
-        h->proposer != proposer_of(st, h->round) ||
-        !kq_hash_eq(&h->valset_hash, &st->valset_hash) ||
-        !kq_hash_eq(&h->next_valset_hash, &st->valset_hash))
+        h->proposer != proposer_of(st, h->round) || !kq_hash_eq(&h->valset_hash, &st->valset_hash))
         return false;
     if (st->height == 1) {
         if (!kq_hash_eq(&h->parent, &zero) || !kq_hash_eq(&h->last_commit_hash, &zero))
@@ -454,7 +607,7 @@ static bool header_ok(const struct rp_state *st, const struct kq_block *b)
     } else {
         if (!kq_hash_eq(&h->parent, &tip(st)->hash) ||
             kq_cert_verify(&b->last_commit, &st->cfg.chain_id, st->height - 1, &tip(st)->hash,
-                           &st->vs, &st->cfg.crypto) != KQ_OK)
+                           &st->prev_vs, &st->cfg.crypto) != KQ_OK)
             return false;
         kq_cert_hash(&b->last_commit, &ch);
         if (!kq_hash_eq(&ch, &h->last_commit_hash))
@@ -485,10 +638,13 @@ static enum kq_err check_block(struct rp_state *st, const struct kq_block *b, bo
         free(res);
         return err;
     }
-    if (!kq_hash_eq(&root, &b->header.state_root)) {
+    kq_hash next;
+    err = next_valset_hash(st, p, &next);
+    if (err != KQ_OK || !kq_hash_eq(&root, &b->header.state_root) ||
+        !kq_hash_eq(&next, &b->header.next_valset_hash)) {
         st->cfg.app->release(st->cfg.app->ctx, p);
         free(res);
-        return KQ_OK;
+        return err == KQ_ERR_NOMEM ? err : KQ_OK; /* a state naming no valid set: invalid */
     }
     *valid = true;
     *post = p;
@@ -509,10 +665,14 @@ static void schedule(struct rp_state *st)
         KQ_ASSERT(s <= st->chain_len);
         kq_hasher_put(&hs, st->chain[s - 1].hash.b, KQ_HASH_BYTES);
         uint64_t from = s > KQ_LEDGER_SCHEDULE_WINDOW ? s - KQ_LEDGER_SCHEDULE_WINDOW + 1 : 1;
-        for (uint64_t k = from; k <= s; k++)
-            for (uint32_t i = 0; i < st->vs.n; i++)
-                if (st->chain[k - 1].signers[i / 8] & (1u << (i % 8)))
+        for (uint64_t k = from; k <= s; k++) {
+            const struct rp_block *e = &st->chain[k - 1];
+            for (uint32_t j = 0; j < e->n_signers; j++) {
+                int32_t i = kq_valset_index(&st->vs, e->signers[j]);
+                if (i >= 0) /* a validator since removed counts for nobody */
                     counts[i]++;
+            }
+        }
     }
     kq_hasher_final(&hs, &st->seed);
     kq_valset_weights(&st->vs, counts, st->weights);
@@ -651,25 +811,68 @@ static enum kq_err chain_reserve(struct rp_state *st)
     return KQ_OK;
 }
 
-/* Appends the block (rec owned by the chain from here) and moves the app state to post. */
-static void chain_append(struct rp_state *st, uint8_t *rec, size_t rec_len,
-                         const struct kq_block *b, const kq_hash *hash, void *post)
+/* Remembers that block `height` names the set vs for the heights after it (GET
+ * /v1/ledger/valsets lets a follower that does not replay move from set to set). */
+static enum kq_err record_change(struct rp_state *st, uint64_t height, const struct kq_valset *vs)
+{
+    if (st->n_changes == st->changes_cap) {
+        size_t cap = st->changes_cap == 0 ? 8 : 2 * st->changes_cap;
+        struct rp_vchange *c = realloc(st->changes, cap * sizeof *c);
+        KQ_ENSURE(c != NULL, KQ_ERR_NOMEM);
+        st->changes = c;
+        st->changes_cap = cap;
+    }
+    struct kq_validator *v = malloc(vs->n * sizeof *v);
+    KQ_ENSURE(v != NULL, KQ_ERR_NOMEM);
+    memcpy(v, vs->v, vs->n * sizeof *v);
+    st->changes[st->n_changes++] = (struct rp_vchange){height, vs->n, v};
+    return KQ_OK;
+}
+
+/* Appends the block (rec owned by the chain from here on success), moves the app state to post
+ * and the validator sets on to the ones post names. Nothing changes on failure (NOMEM, or a state
+ * naming no valid set, which check_block has refused before). */
+static enum kq_err chain_append(struct rp_state *st, uint8_t *rec, size_t rec_len,
+                                const struct kq_block *b, const kq_hash *hash, void *post)
 {
     KQ_ASSERT(st->chain_len < st->chain_cap && b->header.height == st->chain_len + 1);
+    uint32_t n = b->has_last_commit ? b->last_commit.count : 0;
+    uint32_t *signers = malloc((n > 0 ? n : 1) * sizeof *signers);
+    struct kq_valset *next = malloc(sizeof *next);
+    enum kq_err err = signers != NULL && next != NULL ? next_valset(st, post, next) : KQ_ERR_NOMEM;
+    if (err != KQ_OK) {
+        free(signers);
+        free(next);
+        return err;
+    }
+    kq_hash next_hash;
+    kq_valset_hash(next, &next_hash);
+    if (!kq_hash_eq(&next_hash, &st->valset_hash))
+        err = record_change(st, b->header.height, next);
+    if (err != KQ_OK) {
+        free(signers);
+        free(next);
+        return err;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        signers[i] = b->last_commit.sigs[i].validator;
     struct rp_block *e = &st->chain[st->chain_len++];
     memset(e, 0, sizeof *e);
     e->rec = rec;
     e->rec_len = rec_len;
     e->hash = *hash;
     e->time_ms = b->header.time_ms;
-    for (uint32_t i = 0; b->has_last_commit && i < b->last_commit.count; i++) {
-        int32_t idx = kq_valset_index(&st->vs, b->last_commit.sigs[i].validator);
-        KQ_ASSERT(idx >= 0);
-        e->signers[idx / 8] = (uint8_t)(e->signers[idx / 8] | (1u << (idx % 8)));
-    }
+    e->signers = signers;
+    e->n_signers = n;
     if (st->app_state != NULL)
         st->cfg.app->release(st->cfg.app->ctx, st->app_state);
     st->app_state = post;
+    st->prev_vs = st->vs;
+    st->vs = *next;
+    free(next);
+    kq_valset_hash(&st->vs, &st->valset_hash);
+    st->self_index = st->cfg.crypto.sign != NULL ? kq_valset_index(&st->vs, st->self) : -1;
+    return KQ_OK;
 }
 
 static void reset_height(struct rp_state *st)
@@ -713,7 +916,11 @@ static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uin
         return err;
     }
     uint64_t h = st->height;
-    chain_append(st, rec, cap, b, hash, post);
+    err = chain_append(st, rec, cap, b, hash, post);
+    if (err != KQ_OK) {
+        free(rec);
+        return err;
+    }
     reset_height(st);
     for (uint32_t i = 0; i < b->n_txs; i++) {
         kq_hash id;
@@ -944,7 +1151,13 @@ static enum kq_err on_vote(struct rp_state *st, uint32_t peer, const uint8_t *p,
 {
     struct kq_vote v;
     KQ_GUARD(kq_vote_decode(&v, p, n));
+    if (v.height < st->height) /* stale (its signer may have left the set since): no use */
+        return KQ_OK;
     int32_t idx = kq_valset_index(&st->vs, v.validator);
+    if (v.height > st->height && idx < 0) { /* perhaps a validator of a later set: a hint only */
+        note_ahead(st, peer, v.height);
+        return KQ_OK;
+    }
     KQ_ENSURE(idx >= 0, KQ_ERR_PEER_IDENTITY);
     KQ_GUARD(kq_vote_verify(&v, &st->cfg.chain_id, st->vs.v[idx].pk, &st->cfg.crypto));
     if (v.height != st->height) {
@@ -998,8 +1211,7 @@ static enum kq_err build_block(struct rp_state *st, struct kq_actions *out, uint
                             .height = st->height,
                             .round = st->round,
                             .proposer = st->self,
-                            .valset_hash = st->valset_hash,
-                            .next_valset_hash = st->valset_hash};
+                            .valset_hash = st->valset_hash};
     if (st->height > 1) {
         const uint8_t *pb;
         size_t pl;
@@ -1014,6 +1226,7 @@ static enum kq_err build_block(struct rp_state *st, struct kq_actions *out, uint
     KQ_CHECK(res != NULL, KQ_ERR_NOMEM);
     KQ_TRY(st->cfg.app->apply_block(st->cfg.app->ctx, st->app_state, st->height, h->time_ms, b->txs,
                                     b->n_txs, &post, &h->state_root, res));
+    KQ_TRY(next_valset_hash(st, post, &h->next_valset_hash));
     mem = malloc(KQ_BLOCK_MAX_BYTES);
     KQ_CHECK(mem != NULL, KQ_ERR_NOMEM);
     struct kq_buf w;
@@ -1116,7 +1329,7 @@ static enum kq_err start_round(struct rp_state *st, struct kq_actions *out, uint
                     st->safety.proposed_round >= r;
     if (st->self_index >= 0 && proposer_of(st, r) == st->self && !proposed)
         KQ_GUARD(propose(st, out));
-    KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_RESEND, timeout_of(st, st->cfg.propose_ms)));
+    KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_RESEND, resend_period(st)));
     return arm(st, out, KQ_REPLICA_TIMER_PROPOSE, timeout_of(st, st->cfg.propose_ms));
 }
 
@@ -1139,7 +1352,7 @@ static enum kq_err resend(struct rp_state *st, struct kq_actions *out)
         st->sent_proposal_r == st->round)
         KQ_GUARD(kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_PROPOSAL, st->sent_proposal,
                                  st->sent_proposal_len));
-    return arm(st, out, KQ_REPLICA_TIMER_RESEND, timeout_of(st, st->cfg.propose_ms));
+    return arm(st, out, KQ_REPLICA_TIMER_RESEND, resend_period(st));
 }
 
 /* ---- the rules ---- */
@@ -1214,6 +1427,7 @@ static enum kq_err rule_polka(struct rp_state *st, struct kq_actions *out, struc
         if (st->step == STEP_PREVOTE && st->self_index >= 0) {
             st->locked_round = st->round;
             st->locked_hash = s->hash;
+            st->lock_dirty = true;
             return do_precommit(st, &s->hash);
         }
         return KQ_OK;
@@ -1372,6 +1586,15 @@ static enum kq_err on_restore(struct rp_state *st, const struct kq_event *ev)
         st->restored_safety = true;
         return KQ_OK;
     }
+    if (strcmp(ev->record_key, KQ_REPLICA_LOCK_RECORD) == 0) {
+        KQ_ENSURE(st->restored_lock == NULL, KQ_ERR_STORE);
+        KQ_ENSURE(ev->payload_len <= 17 + KQ_CERT_MAX_BYTES + KQ_BLOCK_MAX_BYTES, KQ_ERR_STORE);
+        st->restored_lock = malloc(ev->payload_len + 1);
+        KQ_ENSURE(st->restored_lock != NULL, KQ_ERR_NOMEM);
+        memcpy(st->restored_lock, ev->payload, ev->payload_len);
+        st->restored_lock_len = ev->payload_len;
+        return KQ_OK;
+    }
     size_t plen = strlen(KQ_REPLICA_BLOCK_PREFIX);
     KQ_ENSURE(strncmp(ev->record_key, KQ_REPLICA_BLOCK_PREFIX, plen) == 0, KQ_ERR_STORE);
     const char *digits = ev->record_key + plen;
@@ -1429,7 +1652,7 @@ static enum kq_err replay(struct rp_state *st)
         KQ_TRY(kq_cert_verify(cert, &st->cfg.chain_id, i + 1, &hash, &st->vs, &st->cfg.crypto));
         KQ_TRY(check_block(st, b, &valid, &post, &res));
         KQ_CHECK(valid, KQ_ERR_STORE);
-        chain_append(st, rec, rec_len, b, &hash, post);
+        KQ_TRY(chain_append(st, rec, rec_len, b, &hash, post));
         post = NULL;
         free(res);
         res = NULL;
@@ -1462,6 +1685,8 @@ static enum kq_err on_start(struct rp_state *st, struct kq_actions *out)
     /* resume the recorded round: its votes are resent, never signed anew */
     st->locked_round = st->safety.locked_round;
     st->locked_hash = st->safety.locked_hash;
+    if (st->locked_round != KQ_ROUND_NONE && st->restored_lock != NULL)
+        KQ_GUARD(restore_lock(st));
     KQ_GUARD(start_round(st, out, st->safety.round));
     st->step = st->safety.step > STEP_PROPOSE ? st->safety.step : STEP_PROPOSE;
     const struct kq_vote *votes[2] = {st->safety.has_prevote ? &st->safety.prevote : NULL,
@@ -1517,6 +1742,7 @@ static enum kq_err rp_init(void *state, uint32_t self, const uint32_t *peers, si
     st->cfg = *cfg;
     st->vs = *cfg->valset;
     st->cfg.valset = &st->vs;
+    st->prev_vs = st->vs;
     kq_valset_hash(&st->vs, &st->valset_hash);
     st->self_index = idx;
     st->pool = pool;
@@ -1539,6 +1765,8 @@ static enum kq_err rp_step(void *state, const struct kq_event *ev, struct kq_act
     case KQ_EV_START:
         KQ_ENSURE(!st->started, KQ_ERR_STATE);
         err = on_start(st, out);
+        free(st->restored_lock);
+        st->restored_lock = NULL;
         break;
     case KQ_EV_PEER_UP:
     case KQ_EV_PEER_DOWN:
@@ -1576,14 +1804,20 @@ static void rp_fini(void *state)
         return;
     for (size_t i = 0; i < NROUNDS; i++)
         slot_clear(st, &st->rounds[i]);
-    for (size_t i = 0; i < st->chain_cap; i++)
+    for (size_t i = 0; i < st->chain_cap; i++) {
         free(st->chain[i].rec);
+        free(st->chain[i].signers);
+    }
+    for (size_t i = 0; i < st->n_changes; i++)
+        free(st->changes[i].v);
+    free(st->changes);
     free(st->chain);
     for (size_t i = 0; i < st->pool_n; i++)
         free(st->pool[i].data);
     free(st->pool);
     free(st->waiters);
     free(st->sent_proposal);
+    free(st->restored_lock);
     for (size_t i = 0; i < OUTBOX; i++)
         free(st->outbox[i].payload);
     if (st->app_state != NULL)
@@ -1637,4 +1871,23 @@ const void *kq_replica_app_state(const void *state)
 size_t kq_replica_mempool_count(const void *state)
 {
     return cstate_of(state)->pool_n;
+}
+
+size_t kq_replica_valset_changes(const void *state)
+{
+    return cstate_of(state)->n_changes;
+}
+
+enum kq_err kq_replica_valset_change(const void *state, size_t i, uint64_t *height,
+                                     struct kq_valset *vs)
+{
+    const struct rp_state *st = cstate_of(state);
+    KQ_ENSURE(i < st->n_changes, KQ_ERR_NOT_FOUND);
+    *height = st->changes[i].height;
+    return kq_valset_init(vs, st->changes[i].v, st->changes[i].n);
+}
+
+const struct kq_valset *kq_replica_valset(const void *state)
+{
+    return &cstate_of(state)->vs;
 }

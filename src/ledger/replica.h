@@ -33,6 +33,12 @@ struct kq_ledger_app {
                                const struct kq_tx_view *txs, size_t n, void **post, kq_hash *root,
                                enum kq_err *results);
     void (*release)(void *ctx, void *state);
+    /* Optional (NULL: the configured set for ever). The validator set a state names: the set of
+     * the height after the block that produced it (header next_valset_hash). */
+    enum kq_err (*valset)(void *ctx, const void *state, struct kq_valset *vs);
+    /* Optional (NULL: only the configured peers). Whether node `id` is a member in the state: its
+     * frames are accepted even if it is not a configured peer (a node that joined). */
+    bool (*is_node)(void *ctx, const void *state, uint32_t id);
 };
 
 /* Configuration (copied by init, except app and the crypto contexts, which must outlive the
@@ -71,8 +77,9 @@ enum kq_ledger_request { KQ_LEDGER_REQ_SUBMIT = 1, KQ_LEDGER_REQ_SUBMIT_ASYNC = 
 #define KQ_REPLICA_TIMER_PRECOMMIT 3u
 #define KQ_REPLICA_TIMER_COMMIT    4u
 #define KQ_REPLICA_TIMER_SYNC      5u
-/* Re-broadcasts this round's sent votes and proposal (links may lose frames) every propose
- * timeout while the round lasts, so a round never waits forever on a lost message. */
+/* Re-broadcasts this round's sent votes and proposal (links may lose frames) every quarter of the
+ * propose timeout while the round lasts, so a lost message is sent again before the round's step
+ * timeouts fire. */
 #define KQ_REPLICA_TIMER_RESEND 6u
 /* Ends an idle new height (empty_block_ms) with an empty block. */
 #define KQ_REPLICA_TIMER_IDLE 7u
@@ -80,7 +87,10 @@ enum kq_ledger_request { KQ_LEDGER_REQ_SUBMIT = 1, KQ_LEDGER_REQ_SUBMIT_ASYNC = 
 /* Records: the safety record, and one per committed block (block response encoding: the block
  * and its certificate) under KQ_REPLICA_BLOCK_PREFIX followed by the height in 20 digits. */
 #define KQ_REPLICA_SAFETY_RECORD "ledger/safety"
-#define KQ_REPLICA_BLOCK_PREFIX  "ledger/block/"
+/* The block this replica is locked on with its proof of lock, written with the safety record that
+ * takes the lock (a restarted replica re-proposes it; docs/ledger.md "Locks across restarts"). */
+#define KQ_REPLICA_LOCK_RECORD  "ledger/locked"
+#define KQ_REPLICA_BLOCK_PREFIX "ledger/block/"
 
 /* The core. init: peers as for every core; config a struct kq_replica_config (KQ_ERR_INVALID_ARG
  * for a missing app, valset, verify function, zero timeouts, or a validator without sign).
@@ -103,6 +113,13 @@ KQ_MUST_USE enum kq_err kq_replica_block_record(const void *state, uint64_t heig
                                                 const uint8_t **rec, size_t *len);
 /* The application state after the last committed block (borrowed). */
 const void *kq_replica_app_state(const void *state);
+/* The validator set of the height in progress (borrowed). */
+const struct kq_valset *kq_replica_valset(const void *state);
+/* Changes of the validator set along the committed chain, oldest first: change i says block
+ * *height named vs as the set of the heights after it. KQ_ERR_NOT_FOUND past the last. */
+size_t kq_replica_valset_changes(const void *state);
+KQ_MUST_USE enum kq_err kq_replica_valset_change(const void *state, size_t i, uint64_t *height,
+                                                 struct kq_valset *vs);
 /* Txs waiting in the mempool. */
 size_t kq_replica_mempool_count(const void *state);
 

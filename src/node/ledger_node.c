@@ -38,7 +38,8 @@ struct kq_ledger_node {
     struct kq_ledger_app app;
     struct kq_replica_config rcfg;
     uint8_t *sk; /* guarded: libsodium Ed25519 secret key of this node's identity */
-    bool validator;
+    uint32_t node_id;
+    bool validator; /* in the genesis set */
     struct waiter waiters[KQ_LEDGER_NODE_MAX_WAITERS];
 };
 
@@ -91,6 +92,7 @@ static enum kq_err load_key(struct kq_ledger_node *ln, const struct kq_node_conf
         return KQ_ERR_CONFIG;
     }
     ln->validator = kq_valset_index(ln->valset, cfg->node_id) >= 0;
+    ln->node_id = cfg->node_id;
     return KQ_OK;
 }
 
@@ -101,10 +103,9 @@ static void configure_replica(struct kq_ledger_node *ln, const struct kq_node_co
     r->genesis_time_ms = ln->genesis->time_ms;
     r->valset = ln->valset;
     r->crypto.verify = kq_ledger_ed25519_verify;
-    if (ln->validator) {
-        r->crypto.sign = kq_ledger_ed25519_sign;
-        r->crypto.sign_ctx = ln->sk;
-    }
+    /* every node can sign: it votes whenever the committed state makes it a validator */
+    r->crypto.sign = kq_ledger_ed25519_sign;
+    r->crypto.sign_ctx = ln->sk;
     r->app = &ln->app;
     r->propose_ms = cfg->ledger_propose_ms;
     r->prevote_ms = cfg->ledger_prevote_ms;
@@ -242,7 +243,38 @@ static void h_head(struct kq_http_req *req, void *ctx)
     kq_http_reply_json(req, 200,
                        json_pack("{s:s,s:I,s:o,s:I}", "chain_id", chain, "height",
                                  (json_int_t)height, "head", head, "validators",
-                                 (json_int_t)ln->valset->n));
+                                 (json_int_t)kq_replica_valset(st)->n));
+}
+
+/* GET /v1/ledger/valsets: every change of the validator set, oldest first, each with the
+ * certified record of the block that names the new set and the set itself, so a follower that
+ * knows only the genesis set moves from set to set (kq_follow_valset_change). */
+static void h_valsets(struct kq_http_req *req, void *ctx)
+{
+    struct kq_ledger_node *ln = ctx;
+    const void *st = kq_core_host_state(ln->host);
+    json_t *changes = json_array();
+    struct kq_valset *vs = malloc(sizeof *vs);
+    KQ_ASSERT(vs != NULL);
+    for (size_t i = 0; i < kq_replica_valset_changes(st); i++) {
+        uint64_t height = 0;
+        if (kq_replica_valset_change(st, i, &height, vs) != KQ_OK)
+            break;
+        json_t *vals = json_array();
+        for (uint32_t k = 0; k < vs->n; k++) {
+            char hex[65];
+            sodium_bin2hex(hex, sizeof hex, vs->v[k].pk, sizeof vs->v[k].pk);
+            json_array_append_new(
+                vals, json_pack("{s:I,s:s}", "id", (json_int_t)vs->v[k].id, "key", hex));
+        }
+        json_t *block = block_json(ln, height);
+        json_object_set_new(block, "validators", vals);
+        json_array_append_new(changes, block);
+    }
+    free(vs);
+    kq_http_reply_json(
+        req, 200,
+        json_pack("{s:I,s:o}", "height", (json_int_t)kq_replica_height(st), "changes", changes));
 }
 
 /* ---- transactions ---- */
@@ -459,7 +491,8 @@ json_t *kq_ledger_node_health(const struct kq_ledger_node *ln)
     const void *st = kq_core_host_state(ln->host);
     return json_pack("{s:I,s:I,s:I,s:b}", "height", (json_int_t)kq_replica_height(st), "round",
                      (json_int_t)kq_replica_round(st), "mempool",
-                     (json_int_t)kq_replica_mempool_count(st), "validator", ln->validator);
+                     (json_int_t)kq_replica_mempool_count(st), "validator",
+                     kq_valset_index(kq_replica_valset(st), ln->node_id) >= 0);
 }
 
 static enum kq_err add_routes(struct kq_ledger_node *ln)
@@ -468,6 +501,7 @@ static enum kq_err add_routes(struct kq_ledger_node *ln)
     KQ_GUARD(kq_http_route(http, "POST", "/v1/ledger/tx", KQ_ROUTE_JSON_BODY, h_tx, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/head", 0, h_head, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/blocks", 0, h_blocks, ln));
+    KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/valsets", 0, h_valsets, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/clients", 0, h_clients, ln));
     return kq_http_route(http, "GET", "/v1/ledger/proof", 0, h_proof, ln);
 }

@@ -28,6 +28,8 @@
 struct app_st {
     uint64_t count;
     kq_hash root;
+    uint32_t
+        members; /* validator ids as bits once a "V+id"/"V-id" tx applied; 0: the genesis set */
 };
 static long live_states;
 
@@ -73,6 +75,12 @@ static enum kq_err app_apply(void *ctx, const void *pre, uint64_t height, uint64
         results[i] = txs[i].data[0] == 0xFE ? KQ_ERR_STATE : KQ_OK;
         if (results[i] != KQ_OK)
             continue;
+        if (ctx != NULL && txs[i].len == 3 && txs[i].data[0] == 'V') { /* membership */
+            uint32_t bit = 1u << (txs[i].data[2] - '0');
+            if (s->members == 0)
+                s->members = *(const uint32_t *)ctx;
+            s->members = txs[i].data[1] == '+' ? s->members | bit : s->members & ~bit;
+        }
         struct kq_hasher h;
         kq_hasher_init(&h, "test-app");
         kq_hasher_put(&h, s->root.b, 32);
@@ -93,7 +101,37 @@ static void app_release(void *ctx, void *state)
     live_states--;
 }
 
-static const struct kq_ledger_app test_app = {NULL, app_genesis, app_check, app_apply, app_release};
+static const struct kq_ledger_app test_app = {NULL,        app_genesis, app_check, app_apply,
+                                              app_release, NULL,        NULL};
+
+/* The reconfiguring variant: ctx points at the genesis members (bits); the set is made of the
+ * member ids with the keys world_new derives for them (the same derivation, repeated here). */
+static enum kq_err app_valset(void *ctx, const void *state, struct kq_valset *vs)
+{
+    const struct app_st *s = state;
+    uint32_t m = s->members != 0 ? s->members : *(const uint32_t *)ctx;
+    struct kq_validator v[8];
+    size_t n = 0;
+    for (uint32_t id = 1; id < 8; id++) {
+        if (!(m & (1u << id)))
+            continue;
+        uint8_t seed[32] = {(uint8_t)id, 0x5e}, sk[crypto_sign_SECRETKEYBYTES];
+        assert_int_equal(crypto_sign_seed_keypair(v[n].pk, sk, seed), 0);
+        v[n++].id = id;
+    }
+    return n == 0 ? KQ_ERR_STATE : kq_valset_init(vs, v, n);
+}
+
+static bool app_is_node(void *ctx, const void *state, uint32_t id)
+{
+    (void)ctx;
+    (void)state;
+    return id >= 1 && id < 8;
+}
+
+static uint32_t genesis_members = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4);
+static const struct kq_ledger_app recfg_app = {&genesis_members, app_genesis, app_check,  app_apply,
+                                               app_release,      app_valset,  app_is_node};
 
 /* ---- the driver ---- */
 
@@ -1183,6 +1221,89 @@ static void test_locking(void **unused)
     world_free(w);
 }
 
+/* Whether validator id signed the commit certificate of block h at slot i. */
+static bool signed_cert(struct world *w, int i, uint64_t h, uint32_t id)
+{
+    const uint8_t *rec, *raw;
+    size_t len, raw_len;
+    struct kq_cert *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    assert_int_equal(kq_replica_block_record(w->slots[i].state, h, &rec, &len), KQ_OK);
+    assert_int_equal(kq_block_resp_decode(&raw, &raw_len, c, rec, len), KQ_OK);
+    bool found = false;
+    for (uint32_t k = 0; k < c->count; k++)
+        found = found || c->sigs[k].validator == id;
+    free(c);
+    return found;
+}
+
+/* The validator set changes with the committed state: node 5 (a follower) joins through a
+ * committed tx and signs certificates from then on; node 1 leaves and signs none after; every
+ * header names the next set; a node restarted after both changes replays through them. */
+static void test_reconfiguration(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(31, 4, 1);
+    for (int i = 0; i < 5; i++)
+        w->cfg[i].app = &recfg_app;
+    for (int i = 0; i < 5; i++)
+        boot(w, i);
+    run_until(w, 2, 200000);
+    assert_int_equal(kq_replica_valset(w->slots[4].state)->n, 4);
+    submit(w, 0, "V+5", KQ_LEDGER_REQ_SUBMIT);
+    run_until(w, 12, 400000);
+    uint64_t joined = 0; /* the block that named the new set */
+    for (uint64_t h = 1; h <= 12 && joined == 0; h++) {
+        struct kq_header hd = header_at(w, 0, h);
+        if (!kq_hash_eq(&hd.valset_hash, &hd.next_valset_hash))
+            joined = h;
+    }
+    assert_true(joined >= 2 && joined < 12);
+    struct kq_header after = header_at(w, 0, joined + 1), at = header_at(w, 0, joined);
+    assert_memory_equal(after.valset_hash.b, at.next_valset_hash.b, 32);
+    for (int i = 0; i < 5; i++) {
+        const struct kq_valset *vs = kq_replica_valset(w->slots[i].state);
+        assert_int_equal(vs->n, 5);
+        assert_true(kq_valset_index(vs, 5) >= 0);
+    }
+    for (uint64_t h = 1; h <= joined; h++)
+        assert_false(signed_cert(w, 0, h, 5));
+    bool five = false;
+    for (uint64_t h = joined + 1; h <= 12; h++)
+        five = five || signed_cert(w, 0, h, 5);
+    assert_true(five); /* the new validator votes */
+    check_agree(w, 12);
+
+    submit(w, 1, "V-1", KQ_LEDGER_REQ_SUBMIT);
+    run_until(w, 24, 600000);
+    uint64_t left = 0;
+    for (uint64_t h = joined + 1; h <= 24 && left == 0; h++) {
+        struct kq_header hd = header_at(w, 1, h);
+        if (!kq_hash_eq(&hd.valset_hash, &hd.next_valset_hash))
+            left = h;
+    }
+    assert_true(left > joined && left < 24);
+    for (uint64_t h = left + 1; h <= 24; h++)
+        assert_false(signed_cert(w, 1, h, 1)); /* node 1 no longer votes, but follows */
+    assert_true(kq_replica_height(w->slots[0].state) >= 24);
+    assert_int_equal(kq_replica_valset(w->slots[0].state)->n, 4);
+    assert_true(kq_valset_index(kq_replica_valset(w->slots[0].state), 1) < 0);
+    assert_int_equal(kq_replica_valset_changes(w->slots[0].state), 2);
+    uint64_t ch = 0;
+    struct kq_valset vs;
+    assert_int_equal(kq_replica_valset_change(w->slots[0].state, 1, &ch, &vs), KQ_OK);
+    assert_true(ch == left && vs.n == 4 && vs.v[0].id == 2 && vs.v[3].id == 5);
+    assert_int_equal(kq_replica_valset_change(w->slots[0].state, 2, &ch, &vs), KQ_ERR_NOT_FOUND);
+
+    crash(w, 4); /* node 5 restarts: it replays its chain through both changes */
+    boot(w, 4);
+    assert_int_equal(kq_replica_valset(w->slots[4].state)->n, 4);
+    assert_int_equal(kq_replica_valset_changes(w->slots[4].state), 2);
+    run_until(w, 30, 600000);
+    check_agree(w, 30);
+    world_free(w);
+}
+
 /* f + 1 validators in a higher round move a replica there; f alone do not. */
 static void test_round_skip(void **unused)
 {
@@ -1237,9 +1358,12 @@ static void test_resend(void **unused)
 static enum kq_err boot_err(struct world *w, int i)
 {
     struct slot *s = &w->slots[i];
-    uint32_t peers[3] = {2, 3, 4};
+    uint32_t peers[3], np = 0;
+    for (uint32_t id = 1; id <= 4; id++)
+        if (id != s->id)
+            peers[np++] = id;
     s->state = calloc(1, kq_replica_ops.state_size);
-    assert_int_equal(kq_replica_ops.init(s->state, s->id, peers, 3, &w->cfg[0]), KQ_OK);
+    assert_int_equal(kq_replica_ops.init(s->state, s->id, peers, np, &w->cfg[s->id - 1]), KQ_OK);
     for (size_t k = 0; k < s->n_store; k++) {
         struct kq_event ev = {.kind = KQ_EV_RESTORE,
                               .record_key = s->store[k].key,
@@ -1259,6 +1383,89 @@ static struct rec *find_rec(struct slot *s, const char *key)
         if (strcmp(s->store[k].key, key) == 0)
             return &s->store[k];
     return NULL;
+}
+
+/* The proposal among the last step's sends, if any (decoded into pr, pointing into the actions). */
+static bool proposal_sent(struct world *w, struct kq_proposal *pr)
+{
+    for (size_t k = 0; k < w->acts.count; k++) {
+        const struct kq_action *a = &w->acts.items[k];
+        if (a->kind == KQ_ACT_SEND && a->frame_type == KQ_FRAME_LEDGER_PROPOSAL) {
+            assert_int_equal(kq_proposal_decode(pr, kq_action_payload(&w->acts, a), a->payload_len),
+                             KQ_OK);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A validator that locked on A and restarted re-proposes A with its proof of lock when it is the
+ * proposer again (it kept the block and the prevotes in the lock record, written with the lock);
+ * a damaged lock record fails the start, and a stale one (another round) is ignored. */
+static void test_lock_restart(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(25, 4, 0);
+    uint32_t p0 = proposer_at(w, 0), me = 0, r = 1;
+    for (; r < 8 && me == 0; r++)
+        if (proposer_at(w, r) != p0)
+            me = proposer_at(w, r);
+    r--;
+    assert_true(me != 0 && r >= 1);
+    int t = (int)me - 1;
+    uint32_t others[3], k = 0;
+    for (uint32_t id = 1; id <= 4; id++)
+        if (id != me)
+            others[k++] = id;
+    boot(w, t);
+    fire(w, t, KQ_REPLICA_TIMER_COMMIT); /* round 0 */
+    uint8_t *ra;
+    kq_hash ha;
+    size_t la = block1(w, 0, "block A", &ra, &ha);
+    assert_int_equal(give_proposal(w, t, 0, KQ_ROUND_NONE, ra, la, &ha), KQ_OK);
+    struct kq_vote v = expect_vote(w, t);
+    assert_true(v.type == KQ_VOTE_PREVOTE && kq_hash_eq(&v.block, &ha));
+    give_vote(w, t, KQ_VOTE_PREVOTE, 0, &ha, others[0]);
+    give_vote(w, t, KQ_VOTE_PREVOTE, 0, &ha, others[1]); /* polka: lock A, precommit A */
+    v = expect_vote(w, t);
+    assert_true(v.type == KQ_VOTE_PRECOMMIT && kq_hash_eq(&v.block, &ha));
+    struct rec *lock = find_rec(&w->slots[t], KQ_REPLICA_LOCK_RECORD);
+    assert_non_null(lock); /* durable with the safety record that took the lock */
+
+    /* a damaged lock record (a byte of the block) fails the start */
+    crash(w, t);
+    lock = find_rec(&w->slots[t], KQ_REPLICA_LOCK_RECORD);
+    lock->val[lock->len - 1] ^= 1;
+    assert_int_equal(boot_err(w, t), KQ_ERR_STORE);
+    crash(w, t);
+    lock->val[lock->len - 1] ^= 1;
+    lock->val[13] ^= 1; /* a byte of the proof of lock's length */
+    assert_int_not_equal(boot_err(w, t), KQ_OK);
+    crash(w, t);
+    lock->val[13] ^= 1;
+
+    /* restart, then rounds pass until this validator proposes: it offers A with its proof */
+    boot(w, t);
+    for (uint32_t round = 0; round < r; round++) {
+        for (int j = 0; j < 3; j++)
+            give_vote(w, t, KQ_VOTE_PRECOMMIT, round, NULL, others[j]);
+        fire(w, t, KQ_REPLICA_TIMER_PRECOMMIT);
+    }
+    assert_int_equal(kq_replica_round(w->slots[t].state), r);
+    struct kq_proposal pr;
+    uint64_t token = 0;
+    assert_false(proposal_sent(w, &pr)); /* it waits for its safety record */
+    assert_true(synced_persist(w, &token));
+    make_durable(&w->slots[t], token);
+    struct kq_event done = {.kind = KQ_EV_WRITE_DONE, .write_token = token};
+    assert_int_equal(step(w, t, &done), KQ_OK);
+    assert_true(proposal_sent(w, &pr));
+    assert_int_equal(pr.round, r);
+    assert_int_equal(pr.pol_round, 0);
+    assert_int_equal(pr.block_len, la);
+    assert_memory_equal(pr.block, ra, la);
+    free(ra);
+    world_free(w);
 }
 
 /* Damaged records are refused at restore: a bad safety record, a gap in the blocks, a block
@@ -1348,6 +1555,8 @@ int main(void)
         cmocka_unit_test(test_frozen_clocks),
         cmocka_unit_test(test_lossy_network),
         cmocka_unit_test(test_resend),
+        cmocka_unit_test(test_lock_restart),
+        cmocka_unit_test(test_reconfiguration),
         cmocka_unit_test(test_restore_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
