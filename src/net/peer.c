@@ -69,8 +69,8 @@ struct kq_peer_net {
     void *cb_ctx;
     struct evconnlistener *listener;
     bool started;
-    size_t n_slots;      /* entries of slots[] ever used: the used ones are among them */
-    struct slot *slots;  /* KQ_PEER_MAX_PEERS entries */
+    size_t n_slots;       /* entries of slots[] ever used: the used ones are among them */
+    struct slot *slots;   /* KQ_PEER_MAX_PEERS entries */
     struct conn *pending; /* handshaking connections, both directions */
     size_t n_pending_in;  /* of which accepted */
     struct kq_peer_stats stats;

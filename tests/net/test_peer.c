@@ -1005,7 +1005,6 @@ static void test_invalid_config(void **state)
     SSL_CTX_free(c);
 }
 
-
 /* ---- runtime changes of the peer set ---- */
 
 static bool p_connected(void *arg) /* w->nd connected to w->peer */
