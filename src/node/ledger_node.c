@@ -19,6 +19,7 @@
 #include "ledger/tx_client.h"
 #include "net/http.h"
 #include "net/pki.h"
+#include "node/ledger_peers.h"
 #include "wire/ledger_msg.h"
 
 struct waiter {
@@ -39,6 +40,13 @@ struct kq_ledger_node {
     struct kq_replica_config rcfg;
     uint8_t *sk; /* guarded: libsodium Ed25519 secret key of this node's identity */
     bool validator;
+    uint32_t self_id;
+    /* The peer set from the committed state (ledger_peers.h), re-derived on a timer after each
+     * commit, never inside the step that committed. applied: the node is in the state and its
+     * peer set is `peers`; otherwise it keeps the config's bootstrap peers. */
+    struct kq_runtime_timer *peers_timer;
+    struct kq_ledger_peers peers, scratch;
+    bool applied;
     struct waiter waiters[KQ_LEDGER_NODE_MAX_WAITERS];
 };
 
@@ -440,6 +448,48 @@ static void h_clients(struct kq_http_req *req, void *ctx)
         json_pack("{s:I,s:o}", "height", (json_int_t)kq_replica_height(st), "clients", l.arr));
 }
 
+/* ---- the peer set ---- */
+
+/* Re-derives the peer set from the committed state; applies it when the node records changed and
+ * the node is one of them (a joining node keeps dialing its configured bootstrap peers). */
+static void peers_refresh(void *ctx)
+{
+    struct kq_ledger_node *ln = ctx;
+    const struct kq_smt *smt = kq_replica_app_state(kq_core_host_state(ln->host));
+    if (smt == NULL)
+        return;
+    struct kq_ledger_peers *next = &ln->scratch;
+    enum kq_err err = kq_ledger_peers_derive(smt, ln->self_id, KQ_LEDGER_NODE_MAX_SCAN, next);
+    if (err != KQ_OK) {
+        KQ_LOG(KQ_LOG_WARN, "peer_set_unread", KQ_LS("reason", kq_errcode(err)));
+        return;
+    }
+    if (kq_hash_eq(&next->digest, &ln->peers.digest) && (ln->applied || !next->self_listed))
+        return;
+    if (next->skipped > 0)
+        KQ_LOG(KQ_LOG_WARN, "peer_records_skipped", KQ_LU("count", next->skipped));
+    if (!next->self_listed) {
+        KQ_LOG(KQ_LOG_INFO, "peer_set_bootstrap", KQ_LU("ledger_nodes", next->n));
+        ln->peers = *next;
+        return;
+    }
+    err = kq_runtime_set_peers(ln->rt, next->peers, next->n);
+    if (err != KQ_OK) {
+        KQ_LOG(KQ_LOG_WARN, "peer_set_refused", KQ_LS("reason", kq_errcode(err)));
+        return;
+    }
+    ln->peers = *next;
+    ln->applied = true;
+    KQ_LOG(KQ_LOG_INFO, "peer_set_from_ledger", KQ_LU("peers", next->n),
+           KQ_LU("height", kq_replica_height(kq_core_host_state(ln->host))));
+}
+
+const struct kq_peer_conf *kq_ledger_node_peers(const struct kq_ledger_node *ln, size_t *n)
+{
+    *n = ln->applied ? ln->peers.n : 0;
+    return ln->applied ? ln->peers.peers : NULL;
+}
+
 /* ---- status, health, lifecycle ---- */
 
 static void on_status(void *ctx, struct kq_core_host *host, const struct kq_action *a)
@@ -449,6 +499,7 @@ static void on_status(void *ctx, struct kq_core_host *host, const struct kq_acti
     if (a->status == KQ_STATUS_COMMITTED) {
         KQ_LOG(KQ_LOG_DEBUG, "block_committed", KQ_LU("height", a->value));
         wake_waiters(ln, a->value);
+        kq_runtime_timer_arm(ln->peers_timer, 0); /* after this step: not inside a callback */
     } else if (a->status == KQ_STATUS_READY) {
         KQ_LOG(KQ_LOG_INFO, "ledger_ready", KQ_LU("height", a->value));
     }
@@ -489,11 +540,23 @@ enum kq_err kq_ledger_node_start(struct kq_runtime *rt, struct kq_store *store,
     configure_replica(ln, cfg);
     ln->host =
         kq_runtime_add_core(rt, &kq_replica_ops, &ln->rcfg, store, 0x0100, 0x01FF, on_status, ln);
+    ln->self_id = cfg->node_id;
+    ln->peers_timer = kq_runtime_timer_new(rt, peers_refresh, ln);
+    KQ_ENSURE(ln->peers_timer != NULL, KQ_ERR_NOMEM);
+    kq_runtime_timer_arm(ln->peers_timer, 0); /* runs once the loop runs: the restored state */
     char chain[65];
     kq_hash_hex(&ln->chain_id, chain);
     KQ_LOG(KQ_LOG_INFO, "ledger", KQ_LS("chain_id", chain), KQ_LU("validators", ln->valset->n),
            KQ_LB("validator", ln->validator));
     return add_routes(ln);
+}
+
+void kq_ledger_node_stop(struct kq_ledger_node *ln)
+{
+    if (ln == NULL)
+        return;
+    kq_runtime_timer_free(ln->peers_timer);
+    ln->peers_timer = NULL;
 }
 
 void kq_ledger_node_free(struct kq_ledger_node *ln)
@@ -502,6 +565,7 @@ void kq_ledger_node_free(struct kq_ledger_node *ln)
         return;
     for (size_t i = 0; i < KQ_LEDGER_NODE_MAX_WAITERS; i++)
         kq_runtime_timer_free(ln->waiters[i].timer);
+    kq_runtime_timer_free(ln->peers_timer);
     kq_secure_free(ln->sk);
     free(ln->genesis);
     free(ln->valset);
