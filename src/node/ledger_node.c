@@ -17,6 +17,7 @@
 #include "ledger/replica.h"
 #include "ledger/smt.h"
 #include "ledger/tx_client.h"
+#include "ledger/tx_member.h"
 #include "net/http.h"
 #include "net/pki.h"
 #include "node/ledger_peers.h"
@@ -490,6 +491,48 @@ const struct kq_peer_conf *kq_ledger_node_peers(const struct kq_ledger_node *ln,
     return ln->applied ? ln->peers.peers : NULL;
 }
 
+/* ---- node records ---- */
+
+static bool visit_node(void *ctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len)
+{
+    (void)path;
+    struct client_list *l = ctx;
+    static const char prefix[] = "node/";
+    static const char *const names[] = {"validator", "keeper", "orchestrator"};
+    struct kq_member_node m;
+    if (key_len > sizeof prefix - 1 && memcmp(key, prefix, sizeof prefix - 1) == 0 &&
+        kq_member_node_decode(&m, value, value_len) == KQ_OK) {
+        char id_pk[65], tls_pk[65], x[65];
+        sodium_bin2hex(id_pk, sizeof id_pk, m.identity_pk, 32);
+        sodium_bin2hex(tls_pk, sizeof tls_pk, m.tls_pk, 32);
+        sodium_bin2hex(x, sizeof x, m.x25519_pk, 32);
+        json_t *roles = json_array();
+        for (size_t i = 0; i < 3; i++)
+            if (m.roles & (1u << i))
+                json_array_append_new(roles, json_string(names[i]));
+        json_array_append_new(l->arr,
+                              json_pack("{s:I,s:o,s:s,s:s,s:I,s:s,s:s,s:s}", "id",
+                                        (json_int_t)m.node_id, "roles", roles, "identity_pk", id_pk,
+                                        "tls_pk", tls_pk, "epoch", (json_int_t)m.epoch, "x25519_pk",
+                                        x, "api_addr", m.api_addr, "peer_addr", m.peer_addr));
+    }
+    return ++l->seen < KQ_LEDGER_NODE_MAX_SCAN;
+}
+
+/* GET /v1/nodes: the node records in the latest committed state (for a verified read of one,
+ * GET /v1/ledger/proof?key=node/<id>). */
+static void h_nodes(struct kq_http_req *req, void *ctx)
+{
+    struct kq_ledger_node *ln = ctx;
+    const void *st = kq_core_host_state(ln->host);
+    struct client_list l = {.arr = json_array()};
+    kq_smt_foreach(kq_replica_app_state(st), NULL, visit_node, &l);
+    kq_http_reply_json(
+        req, 200,
+        json_pack("{s:I,s:o}", "height", (json_int_t)kq_replica_height(st), "nodes", l.arr));
+}
+
 /* ---- status, health, lifecycle ---- */
 
 static void on_status(void *ctx, struct kq_core_host *host, const struct kq_action *a)
@@ -520,6 +563,7 @@ static enum kq_err add_routes(struct kq_ledger_node *ln)
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/head", 0, h_head, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/blocks", 0, h_blocks, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/clients", 0, h_clients, ln));
+    KQ_GUARD(kq_http_route(http, "GET", "/v1/nodes", 0, h_nodes, ln));
     return kq_http_route(http, "GET", "/v1/ledger/proof", 0, h_proof, ln);
 }
 
