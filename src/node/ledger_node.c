@@ -452,7 +452,8 @@ static void h_clients(struct kq_http_req *req, void *ctx)
 /* ---- the peer set ---- */
 
 /* Re-derives the peer set from the committed state; applies it when the node records changed and
- * the node is one of them (a joining node keeps dialing its configured bootstrap peers). */
+ * the node is one of them, or has been (a joining node keeps dialing its configured bootstrap
+ * peers; a removed one keeps following the ledger, whose members now refuse it). */
 static void peers_refresh(void *ctx)
 {
     struct kq_ledger_node *ln = ctx;
@@ -469,9 +470,9 @@ static void peers_refresh(void *ctx)
         return;
     if (next->skipped > 0)
         KQ_LOG(KQ_LOG_WARN, "peer_records_skipped", KQ_LU("count", next->skipped));
-    if (!next->self_listed) {
+    if (!next->self_listed && !ln->applied) { /* joining: keep dialing the bootstrap peers */
         KQ_LOG(KQ_LOG_INFO, "peer_set_bootstrap", KQ_LU("ledger_nodes", next->n));
-        ln->peers = *next;
+        ln->peers.digest = next->digest;
         return;
     }
     err = kq_runtime_set_peers(ln->rt, next->peers, next->n);
