@@ -226,6 +226,9 @@ static void trace_event(const struct kq_sim *sim, const struct sim_node *nd,
         fprintf(f, "REQUEST %" PRIu64 " kind %" PRIu32 " %zuB", ev->request_id, ev->request_kind,
                 ev->payload_len);
         break;
+    case KQ_EV_PEERS:
+        fprintf(f, "PEERS %zu", ev->payload_len / 4);
+        break;
     }
     if (ev->wall_ms != ev->now_ms)
         fprintf(f, " (wall %" PRIu64 ")", ev->wall_ms);

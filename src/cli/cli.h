@@ -12,6 +12,7 @@ int kq_cli_dev(int argc, char **argv);
 int kq_cli_status(int argc, char **argv);
 int kq_cli_ledger(int argc, char **argv);
 int kq_cli_client(int argc, char **argv);
+int kq_cli_member(int argc, char **argv);
 int kq_cli_pki(int argc, char **argv);
 
 #endif

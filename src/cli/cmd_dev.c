@@ -1,4 +1,5 @@
-/* `keyquorum dev [--nodes N] [--dir D]`: a local cluster in the foreground (src/node/dev.c). */
+/* `keyquorum dev [--nodes N] [--spare K] [--dir D]`: a local cluster in the foreground
+ * (src/node/dev.c). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,10 @@
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: keyquorum dev [--nodes N] [--dir D]\n"
+            "usage: keyquorum dev [--nodes N] [--spare K] [--dir D]\n"
             "  --nodes N  nodes to start, 1..%d (default 4)\n"
+            "  --spare K  K more nodes (ids N+1..N+K) with PKI and D/node-<id>/config.json,\n"
+            "             not in the genesis and not started (default 0)\n"
             "  --dir D    cluster directory: PKI, configs, data, logs, env (default kq-dev)\n",
             KQ_DEV_MAX_NODES);
     return 2;
@@ -30,6 +33,14 @@ int kq_cli_dev(int argc, char **argv)
                 return 2;
             }
             opt.nodes = (unsigned)n;
+        } else if (strcmp(argv[i], "--spare") == 0 && i + 1 < argc) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || n < 0 || n >= KQ_DEV_MAX_NODES) {
+                fprintf(stderr, "keyquorum dev: --spare must be 0..%d\n", KQ_DEV_MAX_NODES - 1);
+                return 2;
+            }
+            opt.spare = (unsigned)n;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             opt.dir = argv[++i];
         } else {

@@ -1,9 +1,11 @@
-/* `keyquorum ledger head|blocks|proof|verify` and `keyquorum client set|show|list`. Every read
+/* `keyquorum ledger head|blocks|proof|verify`, `keyquorum client set|show|list` and
+ * `keyquorum member add|list`. Every read
  * is verified against the genesis (--genesis FILE, default $KQ_DEV_DIR/genesis.bin): headers by
  * their commit certificates, values by state proofs, and `ledger verify` replays the whole chain.
  * `client set` builds a client-identity transaction signed with the caller's own key (the
- * Ed25519 key of KQ_CLIENT_KEY) and waits for it to commit. Exit codes: 0 ok, 1 a failed
- * verification or a refusal by the cluster, 2 a usage or input error. */
+ * Ed25519 key of KQ_CLIENT_KEY) and waits for it to commit; `member add` likewise a membership
+ * ADD built from a node's certificate and keys in a dev PKI directory (admins only). Exit codes: 0
+ * ok, 1 a failed verification or a refusal by the cluster, 2 a usage or input error. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "cli/http_client.h"
 #include "ledger/follow.h"
 #include "ledger/tx_client.h"
+#include "ledger/tx_member.h"
 #include "net/pki.h"
 
 #include <openssl/x509.h>
@@ -466,66 +469,85 @@ static bool cert_fingerprint(const char *path, uint8_t out[32])
     return true;
 }
 
-/* Signs the client-set tx with the caller's key (KQ_CLIENT_KEY) and submits it, waiting. */
-static int submit_client(struct lcli *l, const struct kq_client *c)
+/* Signs a tx of family/op with body with the caller's key (KQ_CLIENT_KEY), submits it and waits
+ * for its commit. *rep (caller frees) gets the node's 200 answer; on failure the reason is
+ * printed as `keyquorum <what>: ...` and false returned. */
+static bool submit_signed(struct lcli *l, const char *what, uint16_t family, uint16_t op,
+                          const uint8_t *body, size_t body_len, json_t **rep)
 {
     char err[512];
     json_t *head = NULL;
+    *rep = NULL;
     if (!get_json(l, "/v1/ledger/head", &head, err, sizeof err))
-        return fail("client set", err);
+        return fail(what, err), false;
     kq_hash chain;
     if (kq_hash_from_hex(&chain, json_string_value(json_object_get(head, "chain_id")), 64) !=
         KQ_OK) {
         json_decref(head);
-        return fail("client set", "the node reported no chain id");
+        return fail(what, "the node reported no chain id"), false;
     }
     uint64_t height = (uint64_t)json_integer_value(json_object_get(head, "height"));
     json_decref(head);
-    uint8_t body[KQ_CLIENT_MAX_BYTES], seed[32], pk[32], *sk = kq_secure_alloc(64);
-    uint8_t tx[KQ_TX_BYTES(KQ_CLIENT_MAX_BYTES)];
-    size_t body_len, tx_len;
-    struct kq_tx_fields tf = {.family = KQ_TX_FAMILY_CLIENT,
-                              .op = KQ_CLIENT_OP_SET,
+    uint8_t seed[32], pk[32], *sk = kq_secure_alloc(64);
+    uint8_t
+        tx[KQ_TX_BYTES(KQ_CLIENT_MAX_BYTES > KQ_MEMBER_NODE_MAX_BYTES ? KQ_CLIENT_MAX_BYTES
+                                                                      : KQ_MEMBER_NODE_MAX_BYTES)];
+    size_t tx_len;
+    struct kq_tx_fields tf = {.family = family,
+                              .op = op,
                               .chain_id = chain,
-                              .expiry_height = height + 100000};
+                              .expiry_height = height + 100000,
+                              .body = body,
+                              .body_len = body_len};
     kq_random(&tf.nonce, sizeof tf.nonce);
-    bool ok = sk != NULL && kq_client_encode(c, body, sizeof body, &body_len) == KQ_OK &&
-              kq_pki_read_seed(l->conn.key, seed) == KQ_OK &&
+    bool ok = sk != NULL && kq_pki_read_seed(l->conn.key, seed) == KQ_OK &&
               crypto_sign_seed_keypair(pk, sk, seed) == 0;
     kq_wipe(seed, sizeof seed);
-    tf.body = body;
-    tf.body_len = body_len;
     ok = ok && kq_tx_sign(&tf, sk, tx, sizeof tx, &tx_len) == KQ_OK;
     kq_secure_free(sk);
     if (!ok)
-        return fail("client set", "cannot sign the transaction with KQ_CLIENT_KEY");
+        return fail(what, "cannot sign the transaction with KQ_CLIENT_KEY"), false;
     char b64[sodium_base64_ENCODED_LEN(sizeof tx, sodium_base64_VARIANT_ORIGINAL)];
     sodium_bin2base64(b64, sizeof b64, tx, tx_len, sodium_base64_VARIANT_ORIGINAL);
-    json_t *req = json_pack("{s:s,s:b}", "tx", b64, "wait", true), *rep = NULL;
+    json_t *req = json_pack("{s:s,s:b}", "tx", b64, "wait", true);
     char *text = json_dumps(req, 0);
     long status = 0;
     json_decref(req);
-    ok = kq_cli_request(&l->conn, l->addr, "POST", "/v1/ledger/tx", text, 65000, &status, &rep, err,
+    ok = kq_cli_request(&l->conn, l->addr, "POST", "/v1/ledger/tx", text, 65000, &status, rep, err,
                         sizeof err);
     free(text);
     if (!ok)
-        return fail("client set", err);
-    int rc = 0;
+        return fail(what, err), false;
     if (status != 200) {
         snprintf(err, sizeof err, "HTTP %ld: %s", status,
-                 json_object_get(rep, "result") != NULL
-                     ? json_string_value(json_object_get(rep, "result"))
-                     : kq_cli_error_message(rep));
-        rc = fail("client set", err);
-    } else if (l->as_json) {
+                 json_object_get(*rep, "result") != NULL
+                     ? json_string_value(json_object_get(*rep, "result"))
+                     : kq_cli_error_message(*rep));
+        json_decref(*rep);
+        *rep = NULL;
+        return fail(what, err), false;
+    }
+    return true;
+}
+
+static int submit_client(struct lcli *l, const struct kq_client *c)
+{
+    uint8_t body[KQ_CLIENT_MAX_BYTES];
+    size_t body_len;
+    json_t *rep = NULL;
+    if (kq_client_encode(c, body, sizeof body, &body_len) != KQ_OK)
+        return fail("client set", "cannot encode the client record");
+    if (!submit_signed(l, "client set", KQ_TX_FAMILY_CLIENT, KQ_CLIENT_OP_SET, body, body_len,
+                       &rep))
+        return 1;
+    if (l->as_json)
         json_dumpf(rep, stdout, JSON_INDENT(2)), putchar('\n');
-    } else {
+    else
         printf("client %s set: tx %s committed at height %lld\n", c->id,
                json_string_value(json_object_get(rep, "tx_id")),
                json_integer_value(json_object_get(rep, "height")));
-    }
     json_decref(rep);
-    return rc;
+    return 0;
 }
 
 static int client_usage(void)
@@ -637,6 +659,177 @@ int kq_cli_client(int argc, char **argv)
             rc = client_list(&l);
         else
             rc = client_usage();
+    }
+    lcli_free(&l);
+    return rc;
+}
+
+/* ---- membership: `keyquorum member add | list` ---- */
+
+static bool parse_node_roles(const char *s, uint8_t *roles)
+{
+    static const char *const names[] = {"validator", "keeper", "orchestrator"};
+    static const uint8_t bits[] = {KQ_ROLE_VALIDATOR, KQ_ROLE_KEEPER, KQ_ROLE_ORCHESTRATOR};
+    char buf[64];
+    *roles = 0;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        uint8_t bit = 0;
+        for (size_t i = 0; i < 3; i++)
+            if (strcmp(t, names[i]) == 0)
+                bit = bits[i];
+        if (bit == 0)
+            return false;
+        *roles |= bit;
+    }
+    return *roles != 0;
+}
+
+/* The node's keys from a dev PKI directory: identity and TLS pin are its certificate's key, the
+ * X25519 public key comes from the secret in DIR/node-<id>/x25519.key (hex, made by `keyquorum
+ * dev`), and the addresses (unless given) from its config DIR/node-<id>/config.json. */
+static bool member_from_pki(const char *dir, struct kq_member_node *m, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/node-%u.crt", dir, m->node_id);
+    if (kq_pki_read_public(path, m->identity_pk) != KQ_OK)
+        return snprintf(err, errlen, "cannot read the key of %.400s", path), false;
+    memcpy(m->tls_pk, m->identity_pk, 32);
+    snprintf(path, sizeof path, "%s/node-%u/x25519.key", dir, m->node_id);
+    FILE *f = fopen(path, "r");
+    char hex[65] = "";
+    size_t n = f != NULL ? fread(hex, 1, 64, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    uint8_t xsk[32];
+    size_t got = 0;
+    bool ok = n == 64 && sodium_hex2bin(xsk, 32, hex, 64, NULL, &got, NULL) == 0 && got == 32 &&
+              crypto_scalarmult_base(m->x25519_pk, xsk) == 0;
+    kq_wipe(xsk, sizeof xsk);
+    kq_wipe(hex, sizeof hex);
+    if (!ok)
+        return snprintf(err, errlen, "cannot read an X25519 key from %.400s", path), false;
+    snprintf(path, sizeof path, "%s/node-%u/config.json", dir, m->node_id);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    const char *api = json_string_value(json_object_get(json_object_get(cfg, "api"), "listen"));
+    const char *peer = json_string_value(json_object_get(json_object_get(cfg, "peer"), "listen"));
+    if (m->api_addr[0] == '\0' && api != NULL)
+        snprintf(m->api_addr, sizeof m->api_addr, "%s", api);
+    if (m->peer_addr[0] == '\0' && peer != NULL)
+        snprintf(m->peer_addr, sizeof m->peer_addr, "%s", peer);
+    json_decref(cfg);
+    if (m->api_addr[0] == '\0' || m->peer_addr[0] == '\0')
+        return snprintf(err, errlen, "no addresses: pass --api-addr and --peer-addr"), false;
+    return true;
+}
+
+static int member_usage(void)
+{
+    fprintf(stderr,
+            "usage: keyquorum member add --id N --roles validator[,keeper,orchestrator]\n"
+            "                            [--from-pki DIR] [--api-addr H:P] [--peer-addr H:P]\n"
+            "       keyquorum member list   [--env FILE] [-format json]\n"
+            "  --from-pki DIR  the dev PKI (default $KQ_DEV_DIR): node-N.crt, "
+            "node-N/x25519.key,\n"
+            "                  node-N/config.json for the addresses\n");
+    return 2;
+}
+
+static int member_add(struct lcli *l, int argc, char **argv)
+{
+    struct kq_member_node m = {0};
+    const char *dir = getenv("KQ_DEV_DIR");
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long id;
+        if (common_opt(l, argc, argv, &i))
+            continue;
+        if (num_opt(argc, argv, &i, "--id", &id) && id >= 1 && id <= KQ_LEDGER_MAX_NODE_ID)
+            m.node_id = (uint32_t)id;
+        else if (strcmp(argv[i], "--roles") == 0 && v != NULL && parse_node_roles(v, &m.roles))
+            i++;
+        else if (strcmp(argv[i], "--from-pki") == 0 && v != NULL)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--api-addr") == 0 && v != NULL && kq_member_addr_ok(v))
+            snprintf(m.api_addr, sizeof m.api_addr, "%s", argv[++i]);
+        else if (strcmp(argv[i], "--peer-addr") == 0 && v != NULL && kq_member_addr_ok(v))
+            snprintf(m.peer_addr, sizeof m.peer_addr, "%s", argv[++i]);
+        else
+            return fprintf(stderr, "keyquorum member add: bad or unknown argument '%s'\n", argv[i]),
+                   member_usage();
+    }
+    if (m.node_id == 0 || m.roles == 0 || dir == NULL)
+        return fprintf(stderr, "keyquorum member add: --id, --roles and --from-pki DIR (or "
+                               "KQ_DEV_DIR) are required\n"),
+               2;
+    char err[512] = "";
+    uint8_t body[KQ_MEMBER_NODE_MAX_BYTES];
+    size_t body_len = 0;
+    if (!member_from_pki(dir, &m, err, sizeof err) || kq_member_node_check(&m) != KQ_OK ||
+        kq_member_node_encode(&m, body, sizeof body, &body_len) != KQ_OK)
+        return fprintf(stderr, "keyquorum member add: %s\n",
+                       err[0] != '\0' ? err : "the node record is not valid"),
+               2;
+    if (!kq_cli_conn_load(&l->conn, l->env, err, sizeof err))
+        return fprintf(stderr, "keyquorum member: %s\n", err), 2;
+    json_t *rep = NULL;
+    if (!submit_signed(l, "member add", KQ_TX_FAMILY_MEMBER, KQ_MEMBER_OP_ADD, body, body_len,
+                       &rep))
+        return 1;
+    if (l->as_json)
+        json_dumpf(rep, stdout, JSON_INDENT(2)), putchar('\n');
+    else
+        printf("node %u added: tx %s committed at height %lld\n", m.node_id,
+               json_string_value(json_object_get(rep, "tx_id")),
+               json_integer_value(json_object_get(rep, "height")));
+    json_decref(rep);
+    return 0;
+}
+
+static int member_list(struct lcli *l)
+{
+    char err[512];
+    json_t *j = NULL;
+    if (!get_json(l, "/v1/nodes", &j, err, sizeof err))
+        return fail("member list", err);
+    if (l->as_json) {
+        json_dumpf(j, stdout, JSON_INDENT(2)), putchar('\n');
+    } else {
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(j, "nodes"), i, n)
+        {
+            char *roles = json_dumps(json_object_get(n, "roles"), JSON_COMPACT);
+            printf("node-%-4lld peer %-22s api %-22s roles %s\n",
+                   json_integer_value(json_object_get(n, "id")),
+                   json_string_value(json_object_get(n, "peer_addr")),
+                   json_string_value(json_object_get(n, "api_addr")), roles);
+            free(roles);
+        }
+    }
+    json_decref(j);
+    return 0;
+}
+
+int kq_cli_member(int argc, char **argv)
+{
+    if (argc < 1)
+        return member_usage();
+    struct lcli l = {0};
+    int rc;
+    if (strcmp(argv[0], "add") == 0) {
+        rc = member_add(&l, argc, argv);
+    } else if (strcmp(argv[0], "list") == 0) {
+        for (int i = 1; i < argc; i++)
+            if (!common_opt(&l, argc, argv, &i))
+                return member_usage();
+        char err[512];
+        if (!kq_cli_conn_load(&l.conn, l.env, err, sizeof err))
+            return fprintf(stderr, "keyquorum member: %s\n", err), 2;
+        rc = member_list(&l);
+    } else {
+        rc = member_usage();
     }
     lcli_free(&l);
     return rc;

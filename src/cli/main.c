@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"status", kq_cli_status, "health of every node: status [--env FILE] [-format json]"},
     {"ledger", kq_cli_ledger, "the ledger, verified: head, blocks, proof --key K, verify"},
     {"client", kq_cli_client, "client identities on the ledger: set, show, list"},
+    {"member", kq_cli_member, "nodes on the ledger: add --id N --roles R [--from-pki DIR], list"},
     {"dev", kq_cli_dev, "a local cluster in the foreground: dev [--nodes N] [--dir D]"},
     {"pki", kq_cli_pki, "cluster PKI: init, issue-client"},
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/buf.h"
 
 void kq_actions_reset(struct kq_actions *a)
 {
@@ -130,4 +131,39 @@ const uint8_t *kq_action_payload(const struct kq_actions *a, const struct kq_act
 {
     KQ_ASSERT(act->payload_off <= a->used && act->payload_len <= a->used - act->payload_off);
     return a->arena + act->payload_off;
+}
+
+enum kq_err kq_peers_event_encode(const uint32_t *ids, size_t n, uint8_t *out, size_t cap,
+                                  size_t *len)
+{
+    KQ_ASSERT((ids != NULL || n == 0) && out != NULL && len != NULL);
+    *len = 0;
+    KQ_ENSURE(n <= KQ_CORE_MAX_PEERS, KQ_ERR_LIMIT);
+    struct kq_buf b;
+    kq_buf_writer(&b, out, cap);
+    for (size_t i = 0; i < n; i++)
+        KQ_GUARD(kq_buf_put_u32(&b, ids[i]));
+    *len = kq_buf_len(&b);
+    return KQ_OK;
+}
+
+enum kq_err kq_peers_event_decode(const uint8_t *payload, size_t len, uint32_t self, uint32_t *ids,
+                                  size_t cap, size_t *n)
+{
+    KQ_ASSERT((payload != NULL || len == 0) && (ids != NULL || cap == 0) && n != NULL);
+    *n = 0;
+    KQ_ENSURE(len % 4 == 0, KQ_ERR_FORMAT);
+    size_t count = len / 4;
+    KQ_ENSURE(count <= cap && count <= KQ_CORE_MAX_PEERS, KQ_ERR_LIMIT);
+    struct kq_buf b;
+    kq_buf_reader(&b, payload, len);
+    for (size_t i = 0; i < count; i++) {
+        KQ_GUARD(kq_buf_get_u32(&b, &ids[i]));
+        KQ_ENSURE(ids[i] != 0 && ids[i] != self && ids[i] != KQ_PEER_ALL, KQ_ERR_INVALID_ARG);
+        for (size_t j = 0; j < i; j++)
+            KQ_ENSURE(ids[j] != ids[i], KQ_ERR_INVALID_ARG);
+    }
+    KQ_ASSERT(kq_buf_remaining(&b) == 0);
+    *n = count;
+    return KQ_OK;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/limits.h"
 
 /* Actions one step may emit, and the bytes their payloads may take in all. A core that needs more
  * in one step has a bug (the step fails with KQ_ERR_OVERFLOW and the driver asserts). */
@@ -30,6 +31,11 @@ enum kq_event_kind {
     KQ_EV_WRITE_DONE,  /* the persist with `write_token` is durable */
     KQ_EV_REQUEST,     /* a local request (from the node's API or the simulator's client):
                           request_id, request_kind, payload. Answered by KQ_ACT_REPLY. */
+    KQ_EV_PEERS,       /* the driver's peer set changed (membership): payload the whole new set
+                          (kq_peers_event_encode), replacing init's list. Frames, links and
+                          KQ_PEER_ALL sends follow the new set from this event on. A core keeps
+                          what it knows of peers still listed; one that takes no membership
+                          changes may refuse the event (the driver logs it). Never before START. */
 };
 
 /* An event. Pointers are borrowed for the duration of the step only. */
@@ -131,6 +137,20 @@ kq_actions_reply(struct kq_actions *a, uint64_t request_id, enum kq_err status,
 __attribute__((warn_unused_result)) enum kq_err
 kq_actions_status_data(struct kq_actions *a, enum kq_status_kind status, uint32_t peer,
                        uint64_t value, const uint8_t *payload, size_t payload_len);
+
+/* The payload of KQ_EV_PEERS: each id a u32 big-endian. Encode: n ids into out (cap bytes),
+ * KQ_ERR_OVERFLOW if short, *len set. Decode: strict, into ids (cap entries), *n set:
+ * KQ_ERR_FORMAT for a length not a multiple of 4, KQ_ERR_LIMIT for more than cap ids or more
+ * than KQ_CORE_MAX_PEERS, KQ_ERR_INVALID_ARG for an id that is 0, self, KQ_PEER_ALL or
+ * repeated; *n is 0 on failure. */
+#define KQ_CORE_MAX_PEERS        (KQ_MAX_NODES - 1)
+#define KQ_PEERS_EVENT_MAX_BYTES (4 * KQ_CORE_MAX_PEERS)
+__attribute__((warn_unused_result)) enum kq_err
+kq_peers_event_encode(const uint32_t *ids, size_t n, uint8_t *out, size_t cap, size_t *len);
+__attribute__((warn_unused_result)) enum kq_err kq_peers_event_decode(const uint8_t *payload,
+                                                                      size_t len, uint32_t self,
+                                                                      uint32_t *ids, size_t cap,
+                                                                      size_t *n);
 
 /* The payload bytes of action `act` (inside a->arena). */
 const uint8_t *kq_action_payload(const struct kq_actions *a, const struct kq_action *act);

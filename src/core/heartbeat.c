@@ -220,6 +220,28 @@ static enum kq_err on_link(struct hb_state *st, const struct kq_event *ev, struc
     return KQ_OK;
 }
 
+/* A new peer set: peers still listed keep what was heard from them; new ones start unheard (not
+ * alive until their first heartbeat); removed ones are forgotten. The next beacon reaches the new
+ * set (KQ_PEER_ALL is the driver's current set). */
+static enum kq_err on_peers(struct hb_state *st, const struct kq_event *ev)
+{
+    KQ_ENSURE(st->started, KQ_ERR_STATE);
+    uint32_t ids[HB_MAX_PEERS];
+    size_t n = 0;
+    KQ_GUARD(kq_peers_event_decode(ev->payload, ev->payload_len, st->self, ids, HB_MAX_PEERS, &n));
+    struct hb_peer next[HB_MAX_PEERS];
+    for (size_t i = 0; i < n; i++) {
+        const struct hb_peer *old = find_peer(st, ids[i]);
+        if (old != NULL)
+            next[i] = *old;
+        else
+            next[i] = (struct hb_peer){.id = ids[i]};
+    }
+    memcpy(st->peers, next, n * sizeof next[0]);
+    st->n_peers = n;
+    return KQ_OK;
+}
+
 static enum kq_err dispatch(struct hb_state *st, const struct kq_event *ev, struct kq_actions *out)
 {
     switch (ev->kind) {
@@ -238,6 +260,8 @@ static enum kq_err dispatch(struct hb_state *st, const struct kq_event *ev, stru
         return on_link(st, ev, out);
     case KQ_EV_REQUEST: /* the heartbeat core serves no requests */
         return KQ_ERR_INVALID_ARG;
+    case KQ_EV_PEERS:
+        return on_peers(st, ev);
     }
     return KQ_ERR_INVALID_ARG;
 }

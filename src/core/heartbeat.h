@@ -32,12 +32,14 @@ struct kq_heartbeat_config {
  * (KQ_ERR_INVALID_ARG otherwise, KQ_ERR_LIMIT for too many), config a struct kq_heartbeat_config
  * (KQ_ERR_INVALID_ARG if not 1 <= interval_ms < timeout_ms).
  * step: RESTORE, START, WRITE_DONE, TIMER, FRAME, PEER_UP, PEER_DOWN as documented in
- * docs/simulator.md. A rejected event fails the step and emits nothing and changes nothing:
- * KQ_ERR_STATE (event out of order: before START, a RESTORE after it, an unknown write token or
- * timer), KQ_ERR_PEER_IDENTITY (frame or link event of an unknown peer, or of the node itself),
- * KQ_ERR_TYPE (a frame other than KQ_FRAME_HEARTBEAT), the decoder's errors for a malformed
- * message or record, KQ_ERR_LIMIT (the restored incarnation cannot grow), KQ_ERR_INVALID_ARG
- * (the clock went backwards). Stale and duplicate heartbeats are not errors: they are ignored. */
+ * docs/simulator.md; PEERS replaces the peer set (peers still listed keep their liveness, new
+ * ones start unheard, removed ones are forgotten; the payload's decoder errors otherwise). A
+ * rejected event fails the step and emits nothing and changes nothing: KQ_ERR_STATE (event out of
+ * order: before START, a RESTORE after it, an unknown write token or timer), KQ_ERR_PEER_IDENTITY
+ * (frame or link event of an unknown peer, or of the node itself), KQ_ERR_TYPE (a frame other than
+ * KQ_FRAME_HEARTBEAT), the decoder's errors for a malformed message or record, KQ_ERR_LIMIT (the
+ * restored incarnation cannot grow), KQ_ERR_INVALID_ARG (the clock went backwards). Stale and
+ * duplicate heartbeats are not errors: they are ignored. */
 extern const struct kq_core_ops kq_heartbeat_ops;
 
 /* Queries for the driver on a state that kq_heartbeat_ops.init accepted. */

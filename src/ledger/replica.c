@@ -1503,11 +1503,14 @@ static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actio
         return KQ_OK;
     default: /* ask the next peer: the last one may be down or unreachable */
         st->sync_asked = 0;
-        for (size_t i = 0; st->n_peers > 0 && i < st->n_peers; i++)
-            if (st->peers[i] == st->sync_peer) {
-                st->sync_peer = st->peers[(i + 1) % st->n_peers];
-                break;
-            }
+        {
+            size_t i = 0;
+            while (i < st->n_peers && st->peers[i] != st->sync_peer)
+                i++;
+            /* the next configured peer; the first if this one is not (or no longer) listed */
+            if (st->n_peers > 0)
+                st->sync_peer = st->peers[i < st->n_peers ? (i + 1) % st->n_peers : 0];
+        }
         return maybe_sync(st, out);
     }
 }
@@ -1771,6 +1774,15 @@ static enum kq_err rp_step(void *state, const struct kq_event *ev, struct kq_act
     case KQ_EV_PEER_UP:
     case KQ_EV_PEER_DOWN:
         return KQ_OK;
+    case KQ_EV_PEERS: { /* the set to sync from and accept frames from (besides state members) */
+        uint32_t ids[RP_MAX_PEERS];
+        size_t n = 0;
+        KQ_GUARD(
+            kq_peers_event_decode(ev->payload, ev->payload_len, st->self, ids, RP_MAX_PEERS, &n));
+        memcpy(st->peers, ids, n * sizeof ids[0]);
+        st->n_peers = n;
+        return KQ_OK;
+    }
     default:
         KQ_ENSURE(st->started, KQ_ERR_STATE);
         if (ev->kind == KQ_EV_TIMER)

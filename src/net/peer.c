@@ -2,7 +2,9 @@
  * handshaking (on the net's pending list, no frame read from it) or authenticated and owned by
  * the slot of the peer its certificate names and pins; a slot owns at most one authenticated
  * connection (the newest wins); a header is checked before its payload is buffered, and a
- * connection that breaks the frame rules is closed. Frames never outlive a callback. */
+ * connection that breaks the frame rules is closed. Frames never outlive a callback. Slots live
+ * in a fixed array (connections and timers point into it): a removed peer's slot is unused, owns
+ * no connection and no armed timer, and is never found by id. */
 #include "net/peer.h"
 
 #include <event2/buffer.h>
@@ -50,6 +52,7 @@ struct conn {
 
 struct slot {
     struct kq_peer_net *net;
+    bool used; /* a configured peer; false: a free entry of the array */
     struct kq_peer_conf conf;
     struct conn *conn;    /* the authenticated connection, or NULL */
     struct conn *dialing; /* our dial still handshaking, or NULL */
@@ -66,8 +69,8 @@ struct kq_peer_net {
     void *cb_ctx;
     struct evconnlistener *listener;
     bool started;
-    size_t n_slots;
-    struct slot *slots;
+    size_t n_slots;       /* entries of slots[] ever used: the used ones are among them */
+    struct slot *slots;   /* KQ_PEER_MAX_PEERS entries */
     struct conn *pending; /* handshaking connections, both directions */
     size_t n_pending_in;  /* of which accepted */
     struct kq_peer_stats stats;
@@ -87,7 +90,7 @@ static void net_log(struct kq_peer_net *n, const char *event, uint32_t peer, con
 static struct slot *slot_find(const struct kq_peer_net *n, uint32_t id)
 {
     for (size_t i = 0; i < n->n_slots; i++)
-        if (n->slots[i].conf.id == id)
+        if (n->slots[i].used && n->slots[i].conf.id == id)
             return &n->slots[i];
     return NULL;
 }
@@ -197,7 +200,7 @@ static void conn_destroy(struct conn *c)
  * backoff up to its cap. No-op unless we dial s, the net is started, and s is idle. */
 static void schedule_redial(struct kq_peer_net *n, struct slot *s)
 {
-    if (!n->started || !we_dial(n, s) || s->conn != NULL || s->dialing != NULL ||
+    if (!n->started || !s->used || !we_dial(n, s) || s->conn != NULL || s->dialing != NULL ||
         evtimer_pending(s->redial, NULL))
         return;
     KQ_ASSERT(s->backoff_ms >= KQ_PEER_BACKOFF_MIN_MS && s->backoff_ms <= KQ_PEER_BACKOFF_MAX_MS);
@@ -552,8 +555,8 @@ static void redial_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct slot *s = arg;
-    if (s->conn != NULL || s->dialing != NULL)
-        return; /* the peer came up in between */
+    if (!s->used || s->conn != NULL || s->dialing != NULL)
+        return; /* the peer came up in between (a removed peer's timer is disarmed) */
     s->net->stats.reconnects++;
     dial(s);
 }
@@ -620,6 +623,111 @@ static void ignore_sigpipe(void)
     }
 }
 
+/* Takes a free entry of slots[] for conf (valid, its id not configured yet). */
+static struct slot *slot_add(struct kq_peer_net *n, const struct kq_peer_conf *conf)
+{
+    KQ_ASSERT(slot_find(n, conf->id) == NULL);
+    struct slot *s = NULL;
+    for (size_t i = 0; i < n->n_slots && s == NULL; i++)
+        if (!n->slots[i].used)
+            s = &n->slots[i];
+    if (s == NULL) {
+        KQ_ASSERT(n->n_slots < KQ_PEER_MAX_PEERS);
+        s = &n->slots[n->n_slots++];
+    }
+    KQ_ASSERT(s->conn == NULL && s->dialing == NULL && !evtimer_pending(s->redial, NULL));
+    s->used = true;
+    s->conf = *conf;
+    s->backoff_ms = KQ_PEER_BACKOFF_MIN_MS;
+    s->proven = false;
+    return s;
+}
+
+/* Closes s's dial and connection (on_down for the latter) and disarms its redial. */
+static void slot_disconnect(struct slot *s, const char *event, const char *reason)
+{
+    if (s->dialing != NULL)
+        conn_close(s->dialing, event, reason);
+    if (s->conn != NULL)
+        conn_close(s->conn, event, reason);
+    if (evtimer_pending(s->redial, NULL))
+        event_del(s->redial);
+    KQ_ASSERT(s->conn == NULL && s->dialing == NULL);
+}
+
+/* s leaves the peer set: unused first, so nothing finds it, redials it or accepts it while its
+ * connection closes. */
+static void slot_remove(struct slot *s)
+{
+    s->used = false;
+    slot_disconnect(s, "peer_removed", "removed from the peer set");
+}
+
+/* s takes conf (same id). A new pinned key drops the connection and any dial (they were
+ * authenticated against the old pin); a new address drops them only if we dial the peer (a peer
+ * that dials us is reached at whatever address it dials from). We dial again at once. */
+static void slot_update(struct kq_peer_net *n, struct slot *s, const struct kq_peer_conf *conf)
+{
+    KQ_ASSERT(s->used && s->conf.id == conf->id);
+    bool key = memcmp(s->conf.identity, conf->identity, sizeof conf->identity) != 0;
+    bool addr = strcmp(s->conf.host, conf->host) != 0 || s->conf.port != conf->port;
+    if (!key && !addr)
+        return;
+    bool reconnect = key || (addr && we_dial(n, s));
+    if (reconnect)
+        slot_disconnect(s, "peer_changed", key ? "pinned key changed" : "address changed");
+    s->conf = *conf;
+    if (!reconnect)
+        return;
+    s->backoff_ms = KQ_PEER_BACKOFF_MIN_MS;
+    if (n->started && we_dial(n, s))
+        dial(s);
+}
+
+static bool conf_listed(const struct kq_peer_conf *peers, size_t n_peers, uint32_t id)
+{
+    for (size_t i = 0; i < n_peers; i++)
+        if (peers[i].id == id)
+            return true;
+    return false;
+}
+
+enum kq_err kq_peer_net_set_peers(struct kq_peer_net *n, const struct kq_peer_conf *peers,
+                                  size_t n_peers)
+{
+    KQ_ASSERT(n != NULL && (peers != NULL || n_peers == 0));
+    KQ_ENSURE(n_peers <= KQ_PEER_MAX_PEERS, KQ_ERR_LIMIT);
+    KQ_ENSURE(peers_valid(n->self_id, peers, n_peers), KQ_ERR_INVALID_ARG);
+    for (size_t i = 0; i < n->n_slots; i++)
+        if (n->slots[i].used && !conf_listed(peers, n_peers, n->slots[i].conf.id))
+            slot_remove(&n->slots[i]);
+    for (size_t i = 0; i < n_peers; i++) {
+        struct slot *s = slot_find(n, peers[i].id);
+        if (s != NULL) {
+            slot_update(n, s, &peers[i]);
+            continue;
+        }
+        s = slot_add(n, &peers[i]);
+        net_log(n, "peer_added", s->conf.id, we_dial(n, s) ? "dialing" : "awaiting its dial");
+        if (n->started && we_dial(n, s))
+            dial(s);
+    }
+    return KQ_OK;
+}
+
+size_t kq_peer_net_peers(const struct kq_peer_net *n, uint32_t *ids, size_t cap)
+{
+    KQ_ASSERT(n != NULL && (ids != NULL || cap == 0));
+    size_t count = 0;
+    for (size_t i = 0; i < n->n_slots; i++)
+        if (n->slots[i].used) {
+            if (count < cap)
+                ids[count] = n->slots[i].conf.id;
+            count++;
+        }
+    return count;
+}
+
 struct kq_peer_net *kq_peer_net_new(struct event_base *base, SSL_CTX *server_ctx,
                                     SSL_CTX *client_ctx, uint32_t self_id,
                                     const struct kq_peer_conf *peers, size_t n_peers,
@@ -639,23 +747,22 @@ struct kq_peer_net *kq_peer_net_new(struct event_base *base, SSL_CTX *server_ctx
     n->self_id = self_id;
     n->cb = *cb;
     n->cb_ctx = cb_ctx;
-    n->slots = calloc(n_peers > 0 ? n_peers : 1, sizeof *n->slots);
+    /* every entry with its timer now, so changing the peer set later cannot fail halfway */
+    n->slots = calloc(KQ_PEER_MAX_PEERS, sizeof *n->slots);
     if (n->slots == NULL) {
         free(n);
         return NULL;
     }
-    for (size_t i = 0; i < n_peers; i++) {
-        struct slot *s = &n->slots[i];
-        s->net = n;
-        s->conf = peers[i];
-        s->backoff_ms = KQ_PEER_BACKOFF_MIN_MS;
-        s->redial = evtimer_new(base, redial_cb, s);
-        if (s->redial == NULL) {
+    for (size_t i = 0; i < KQ_PEER_MAX_PEERS; i++) {
+        n->slots[i].net = n;
+        n->slots[i].redial = evtimer_new(base, redial_cb, &n->slots[i]);
+        if (n->slots[i].redial == NULL) {
             kq_peer_net_free(n);
             return NULL;
         }
-        n->n_slots++;
     }
+    for (size_t i = 0; i < n_peers; i++)
+        (void)slot_add(n, &peers[i]);
     ignore_sigpipe();
     return n;
 }
@@ -692,7 +799,7 @@ void kq_peer_net_start(struct kq_peer_net *n)
     KQ_ASSERT(n != NULL && !n->started);
     n->started = true;
     for (size_t i = 0; i < n->n_slots; i++)
-        if (we_dial(n, &n->slots[i]))
+        if (n->slots[i].used && we_dial(n, &n->slots[i]))
             dial(&n->slots[i]);
 }
 
@@ -720,7 +827,7 @@ size_t kq_peer_net_connected_count(const struct kq_peer_net *n)
     KQ_ASSERT(n != NULL);
     size_t count = 0;
     for (size_t i = 0; i < n->n_slots; i++)
-        count += n->slots[i].conn != NULL ? 1u : 0u;
+        count += n->slots[i].used && n->slots[i].conn != NULL ? 1u : 0u;
     return count;
 }
 
@@ -739,11 +846,12 @@ void kq_peer_net_free(struct kq_peer_net *n)
         pending_unlink(n, c);
         conn_destroy(c);
     }
-    for (size_t i = 0; i < n->n_slots; i++) {
+    for (size_t i = 0; i < KQ_PEER_MAX_PEERS; i++) {
         struct slot *s = &n->slots[i];
         if (s->conn != NULL)
             conn_destroy(s->conn);
-        event_free(s->redial);
+        if (s->redial != NULL)
+            event_free(s->redial);
     }
     if (n->listener != NULL)
         evconnlistener_free(n->listener);

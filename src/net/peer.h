@@ -2,7 +2,8 @@
  * (the lower id dials the higher), carrying frames (src/wire/frame.h). A connection is up only
  * once the peer's certificate names a configured node and carries that node's pinned Ed25519
  * key; a frame reaches on_frame only from such a connection and only with its sender field equal
- * to the authenticated id. Single-threaded: every function runs on the event_base's thread. */
+ * to the authenticated id. The peer set may change while the net runs (kq_peer_net_set_peers).
+ * Single-threaded: every function runs on the event_base's thread. */
 #ifndef KQ_NET_PEER_H
 #define KQ_NET_PEER_H
 
@@ -39,7 +40,9 @@ struct kq_peer_callbacks {
     void (*on_up)(void *ctx, uint32_t peer);   /* authenticated connection established */
     void (*on_down)(void *ctx, uint32_t peer); /* that connection lost (or replaced by a newer) */
     /* May be NULL. event is a short name ("peer_up", "peer_down", "peer_rejected", "bad_frame",
-     * "dial_failed", "accept_error"); peer is 0 when not yet known; detail never holds secrets. */
+     * "dial_failed", "accept_error", and from kq_peer_net_set_peers "peer_added",
+     * "peer_removed", "peer_changed"); peer is 0 when not yet known; detail never holds
+     * secrets. */
     void (*on_log)(void *ctx, const char *event, uint32_t peer, const char *detail);
 };
 
@@ -80,6 +83,22 @@ void kq_peer_net_start(struct kq_peer_net *n);
  * cannot grow. On any error nothing is queued and the connection stays as it was. */
 KQ_MUST_USE enum kq_err kq_peer_net_send(struct kq_peer_net *n, uint32_t peer, uint16_t type,
                                          const uint8_t *payload, size_t len);
+
+/* Replaces the peer set with peers (same rules as kq_peer_net_new; copied), all or nothing:
+ * KQ_ERR_LIMIT for more than KQ_PEER_MAX_PEERS, KQ_ERR_INVALID_ARG for an invalid list (then
+ * nothing changes). A peer no longer listed has its dial and connection closed (on_down for a
+ * connection that was up), its redial cancelled, and is refused from then on. A new peer is dialed
+ * at once if its id is above ours and the net is started (else it is accepted when it dials). A
+ * peer whose pinned key changed has its dial and connection closed (on_down) and is dialed again
+ * (if ours to dial) against the new pin; one whose address alone changed likewise if we dial it,
+ * and is left connected if it dials us. Unchanged peers keep their connections. Callbacks
+ * (on_down, on_log) run during the call. Not from inside a callback of the same net: the
+ * connection being read may be the one closed. */
+KQ_MUST_USE enum kq_err kq_peer_net_set_peers(struct kq_peer_net *n,
+                                              const struct kq_peer_conf *peers, size_t n_peers);
+
+/* The configured peer ids, in no particular order, into ids (up to cap); returns their count. */
+size_t kq_peer_net_peers(const struct kq_peer_net *n, uint32_t *ids, size_t cap);
 
 /* True iff peer has an authenticated connection now. */
 bool kq_peer_net_connected(const struct kq_peer_net *n, uint32_t peer);

@@ -74,6 +74,7 @@ struct kq_runtime {
     size_t n_peer_ids;
     uint32_t peer_ids[KQ_RUNTIME_MAX_PEERS];
     bool stopping;
+    bool started; /* cores started: a peer-set change reaches them as KQ_EV_PEERS */
     uint32_t self_id;
 };
 
@@ -342,8 +343,12 @@ static void on_peer_log(void *ctx, const char *event, uint32_t peer, const char 
     /* Link set-up noise (dial failures while a peer restarts, a link up) is debug; refusals are
      * what an operator must see. */
     bool problem = strcmp(event, "dial_failed") != 0 && strcmp(event, "peer_up") != 0;
-    KQ_LOG(problem ? KQ_LOG_WARN : KQ_LOG_DEBUG, event, KQ_LU("peer", peer),
-           KQ_LS("detail", detail));
+    bool membership = strcmp(event, "peer_added") == 0 || strcmp(event, "peer_removed") == 0 ||
+                      strcmp(event, "peer_changed") == 0;
+    KQ_LOG(membership ? KQ_LOG_INFO
+           : problem  ? KQ_LOG_WARN
+                      : KQ_LOG_DEBUG,
+           event, KQ_LU("peer", peer), KQ_LS("detail", detail));
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -544,12 +549,36 @@ enum kq_err kq_runtime_run(struct kq_runtime *rt)
             return err;
         }
     }
+    rt->started = true;
     kq_peer_net_start(rt->peers);
     KQ_LOG(KQ_LOG_INFO, "running", KQ_LU("api_port", rt->api_port),
            KQ_LU("peer_port", rt->peer_port));
     if (!rt->stopping && event_base_dispatch(rt->base) < 0)
         return KQ_ERR_NET;
     KQ_LOG0(KQ_LOG_INFO, "stopping");
+    return KQ_OK;
+}
+
+enum kq_err kq_runtime_set_peers(struct kq_runtime *rt, const struct kq_peer_conf *peers,
+                                 size_t n_peers)
+{
+    KQ_ASSERT(rt != NULL && (peers != NULL || n_peers == 0));
+    KQ_ENSURE(n_peers <= KQ_RUNTIME_MAX_PEERS && n_peers <= KQ_CORE_MAX_PEERS, KQ_ERR_LIMIT);
+    KQ_GUARD(kq_peer_net_set_peers(rt->peers, peers, n_peers));
+    for (size_t i = 0; i < n_peers; i++)
+        rt->peer_ids[i] = peers[i].id;
+    rt->n_peer_ids = n_peers;
+    KQ_LOG(KQ_LOG_INFO, "peer_set_changed", KQ_LU("peers", n_peers));
+    if (!rt->started)
+        return KQ_OK; /* the cores are initialised with the new set */
+    uint8_t payload[KQ_PEERS_EVENT_MAX_BYTES];
+    struct kq_event ev = kq_runtime_event(KQ_EV_PEERS);
+    enum kq_err err =
+        kq_peers_event_encode(rt->peer_ids, n_peers, payload, sizeof payload, &ev.payload_len);
+    KQ_ASSERT(err == KQ_OK);
+    ev.payload = payload;
+    for (size_t i = 0; i < rt->n_cores; i++)
+        host_deliver(rt->cores[i], &ev);
     return KQ_OK;
 }
 

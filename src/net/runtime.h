@@ -82,6 +82,15 @@ struct kq_runtime_timer *kq_runtime_timer_new(struct kq_runtime *rt, void (*cb)(
 void kq_runtime_timer_arm(struct kq_runtime_timer *t, uint64_t after_ms);
 void kq_runtime_timer_free(struct kq_runtime_timer *t); /* NULL ok; a pending firing is dropped */
 
+/* Replaces the peer set (kq_peer_net_set_peers: all or nothing, KQ_ERR_LIMIT or
+ * KQ_ERR_INVALID_ARG for a list it refuses, then nothing changes): KQ_PEER_ALL sends go to the
+ * new set, and once the cores run each gets KQ_EV_PEERS with it (after any PEER_DOWN of a peer
+ * dropped). Frames from any configured peer reach the cores. Before kq_runtime_run the cores are
+ * simply initialised with the new set. Call it from the loop's own work (a runtime timer), not
+ * from a transport callback or a status callback: the connection being read may be closed. */
+KQ_MUST_USE enum kq_err kq_runtime_set_peers(struct kq_runtime *rt,
+                                             const struct kq_peer_conf *peers, size_t n_peers);
+
 /* Restores and starts every core, starts dialing peers, and runs until SIGTERM or SIGINT (or
  * kq_runtime_stop). Returns KQ_OK on a graceful stop. */
 enum kq_err kq_runtime_run(struct kq_runtime *rt);

@@ -58,6 +58,12 @@ __attribute__((format(printf, 1, 2))) static int dev_fail(const char *fmt, ...)
 static int write_file(const char *path, const void *data, size_t len, mode_t mode);
 static int write_private(const char *path, const char *text);
 
+/* Nodes with a certificate, ports and a config: the started ones, then the spares. */
+static unsigned all_nodes(const struct dev *d)
+{
+    return d->opt->nodes + d->opt->spare;
+}
+
 static bool file_exists(const char *path)
 {
     struct stat st;
@@ -69,11 +75,11 @@ static int prepare_pki(struct dev *d)
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/ca.key", d->dir);
     if (!file_exists(path)) {
-        enum kq_err err = kq_pki_init(d->dir, d->opt->nodes);
+        enum kq_err err = kq_pki_init(d->dir, all_nodes(d));
         if (err != KQ_OK)
             return dev_fail("cannot create the PKI in %s: %s", d->dir, kq_strerror(err));
     }
-    for (unsigned i = 1; i <= d->opt->nodes; i++) {
+    for (unsigned i = 1; i <= all_nodes(d); i++) {
         snprintf(path, sizeof path, "%s/node-%u.crt", d->dir, i);
         if (!file_exists(path))
             return dev_fail("%s holds a PKI with fewer nodes (no %s); use another --dir", d->dir,
@@ -89,7 +95,7 @@ static int prepare_pki(struct dev *d)
 static int pick_ports(struct dev *d)
 {
     int fds[2 * KQ_DEV_MAX_NODES];
-    unsigned n = 2 * d->opt->nodes, got = 0;
+    unsigned n = 2 * all_nodes(d), got = 0;
     int rc = 0;
     for (; got < n; got++) {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -123,21 +129,21 @@ static int load_or_pick_ports(struct dev *d)
     unsigned got = 0;
     if (f != NULL) {
         unsigned id, api, peer;
-        while (got < d->opt->nodes && fscanf(f, "%u %u %u", &id, &api, &peer) == 3 &&
+        while (got < all_nodes(d) && fscanf(f, "%u %u %u", &id, &api, &peer) == 3 &&
                id == got + 1 && api > 0 && api < 65536 && peer > 0 && peer < 65536) {
             d->nodes[got].api_port = (uint16_t)api;
             d->nodes[got].peer_port = (uint16_t)peer;
             got++;
         }
         fclose(f);
-        if (got == d->opt->nodes)
+        if (got == all_nodes(d))
             return 0;
     }
     if (pick_ports(d) != 0)
         return 1;
     char text[64 * KQ_DEV_MAX_NODES] = "";
     size_t used = 0;
-    for (unsigned i = 0; i < d->opt->nodes; i++)
+    for (unsigned i = 0; i < all_nodes(d); i++)
         used += (size_t)snprintf(text + used, sizeof text - used, "%u %u %u\n", i + 1,
                                  d->nodes[i].api_port, d->nodes[i].peer_port);
     return write_private(path, text);
@@ -146,6 +152,39 @@ static int load_or_pick_ports(struct dev *d)
 /* The chain's genesis, made once per cluster directory: every node a validator, keeper and
  * orchestrator with its certificate key as identity and TLS pin, a fresh X25519 key per node
  * (its secret in D/node-<i>/x25519.key, 0600), and the admin certificate's key as the admin. */
+/* A fresh X25519 key pair: the secret (hex) into D/node-<id>/x25519.key (0600), the public key
+ * into pk. */
+static int make_x25519(const struct dev *d, unsigned id, uint8_t pk[32])
+{
+    uint8_t xsk[32];
+    char key_path[PATH_MAX + 64], hex[65];
+    crypto_box_keypair(pk, xsk);
+    sodium_bin2hex(hex, sizeof hex, xsk, sizeof xsk);
+    kq_wipe(xsk, sizeof xsk);
+    snprintf(key_path, sizeof key_path, "%s/node-%u", d->dir, id);
+    int rc = 0;
+    if (mkdir(key_path, 0700) != 0 && errno != EEXIST)
+        rc = dev_fail("cannot create %s: %s", key_path, strerror(errno));
+    snprintf(key_path, sizeof key_path, "%s/node-%u/x25519.key", d->dir, id);
+    if (rc == 0)
+        rc = write_private(key_path, hex);
+    kq_wipe(hex, sizeof hex);
+    return rc;
+}
+
+/* A spare node's X25519 key, made once (`keyquorum member add` reads it). */
+static int prepare_spares(const struct dev *d)
+{
+    for (unsigned id = d->opt->nodes + 1; id <= all_nodes(d); id++) {
+        char path[PATH_MAX + 64];
+        uint8_t pk[32];
+        snprintf(path, sizeof path, "%s/node-%u/x25519.key", d->dir, id);
+        if (!file_exists(path) && make_x25519(d, id, pk) != 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int make_genesis(struct dev *d, const char *path)
 {
     struct kq_genesis *g = calloc(1, sizeof *g);
@@ -159,24 +198,13 @@ static int make_genesis(struct dev *d, const char *path)
     int rc = 0;
     for (unsigned i = 0; i < d->opt->nodes && rc == 0; i++) {
         struct kq_member_node *m = &g->nodes[i];
-        uint8_t xsk[32];
-        char key_path[PATH_MAX + 64], hex[65];
         m->node_id = i + 1;
         m->roles = KQ_ROLE_NODE_ALL;
         memcpy(m->identity_pk, d->nodes[i].identity, 32);
         memcpy(m->tls_pk, d->nodes[i].identity, 32);
-        crypto_box_keypair(m->x25519_pk, xsk);
-        sodium_bin2hex(hex, sizeof hex, xsk, sizeof xsk);
-        kq_wipe(xsk, sizeof xsk);
         snprintf(m->api_addr, sizeof m->api_addr, "127.0.0.1:%u", d->nodes[i].api_port);
         snprintf(m->peer_addr, sizeof m->peer_addr, "127.0.0.1:%u", d->nodes[i].peer_port);
-        snprintf(key_path, sizeof key_path, "%s/node-%u", d->dir, i + 1);
-        if (mkdir(key_path, 0700) != 0 && errno != EEXIST)
-            rc = dev_fail("cannot create %s: %s", key_path, strerror(errno));
-        snprintf(key_path, sizeof key_path, "%s/node-%u/x25519.key", d->dir, i + 1);
-        if (rc == 0)
-            rc = write_private(key_path, hex);
-        kq_wipe(hex, sizeof hex);
+        rc = make_x25519(d, i + 1, m->x25519_pk);
     }
     char admin[PATH_MAX + 16];
     snprintf(admin, sizeof admin, "%s/admin.crt", d->dir);
@@ -216,7 +244,7 @@ static json_t *node_config(const struct dev *d, const struct dev_node *self)
 {
     char buf[128], hex[65];
     json_t *peers = json_array();
-    for (unsigned i = 0; i < d->opt->nodes; i++) {
+    for (unsigned i = 0; i < d->opt->nodes; i++) { /* the genesis nodes: a spare's bootstrap */
         const struct dev_node *p = &d->nodes[i];
         if (p == self)
             continue;
@@ -272,7 +300,7 @@ static int write_private(const char *path, const char *text)
 
 static int write_configs(struct dev *d)
 {
-    for (unsigned i = 0; i < d->opt->nodes; i++) {
+    for (unsigned i = 0; i < all_nodes(d); i++) {
         char path[PATH_MAX + 64];
         snprintf(path, sizeof path, "%s/node-%u", d->dir, i + 1);
         if (mkdir(path, 0700) != 0 && errno != EEXIST)
@@ -497,6 +525,10 @@ static void print_summary(const struct dev *d, uint64_t elapsed_ms)
     for (unsigned i = 0; i < d->opt->nodes; i++)
         printf("  node-%u  api https://127.0.0.1:%u  peer 127.0.0.1:%u  pid %ld\n", d->nodes[i].id,
                d->nodes[i].api_port, d->nodes[i].peer_port, (long)d->nodes[i].pid);
+    for (unsigned i = d->opt->nodes; i < all_nodes(d); i++)
+        printf("  node-%u  spare, not in the genesis, not started: keyquorum server --config "
+               "%s/node-%u/config.json\n",
+               d->nodes[i].id, d->dir, d->nodes[i].id);
     printf("  logs:   %s/node-*/node.log\n  env:    source %s/env\n"
            "  Ctrl-C (SIGINT) or SIGTERM stops every node.\n",
            d->dir, d->dir);
@@ -526,7 +558,8 @@ static void serve(struct dev *d, const sigset_t *set)
 static int start_cluster(struct dev *d, const sigset_t *set)
 {
     uint64_t start = now_ms();
-    if (prepare_pki(d) != 0 || load_or_pick_ports(d) != 0 || prepare_genesis(d) != 0)
+    if (prepare_pki(d) != 0 || load_or_pick_ports(d) != 0 || prepare_genesis(d) != 0 ||
+        prepare_spares(d) != 0)
         return 1;
     make_token(d);
     if (write_configs(d) != 0)
@@ -545,8 +578,10 @@ static int start_cluster(struct dev *d, const sigset_t *set)
 int kq_dev_run(const struct kq_dev_options *opt)
 {
     KQ_ASSERT(opt != NULL && opt->dir != NULL && opt->self != NULL);
-    if (opt->nodes < 1 || opt->nodes > KQ_DEV_MAX_NODES) {
-        fprintf(stderr, "keyquorum dev: --nodes must be 1..%d\n", KQ_DEV_MAX_NODES);
+    if (opt->nodes < 1 || opt->nodes > KQ_DEV_MAX_NODES ||
+        opt->spare > KQ_DEV_MAX_NODES - opt->nodes) {
+        fprintf(stderr, "keyquorum dev: --nodes must be 1..%d, and --spare at most %d - nodes\n",
+                KQ_DEV_MAX_NODES, KQ_DEV_MAX_NODES);
         return 2;
     }
     struct dev *d = calloc(1, sizeof *d);

@@ -1,7 +1,9 @@
 /* `keyquorum dev`: a local cluster in one command. Creates (or reuses) a PKI in a directory,
  * writes one config per node with fresh loopback ports, starts the nodes as child processes,
  * waits until each is healthy and sees all the others, writes a shell-sourceable `env` file and
- * stays in the foreground until SIGINT or SIGTERM, when it stops every node cleanly. */
+ * stays in the foreground until SIGINT or SIGTERM, when it stops every node cleanly. Spare nodes
+ * get everything but a place in the genesis and a process; their configs list the genesis nodes
+ * as bootstrap peers. */
 #ifndef KQ_NODE_DEV_H
 #define KQ_NODE_DEV_H
 
@@ -12,6 +14,9 @@
 
 struct kq_dev_options {
     unsigned nodes;   /* 1..KQ_DEV_MAX_NODES */
+    unsigned spare;   /* more nodes with a certificate, X25519 key, ports and config, but not in
+                         the genesis and not started (to add with `keyquorum member add`);
+                         nodes + spare <= KQ_DEV_MAX_NODES */
     const char *dir;  /* created if missing */
     const char *self; /* path of the keyquorum binary to start nodes with */
 };

@@ -17,8 +17,10 @@
 #include "ledger/replica.h"
 #include "ledger/smt.h"
 #include "ledger/tx_client.h"
+#include "ledger/tx_member.h"
 #include "net/http.h"
 #include "net/pki.h"
+#include "node/ledger_peers.h"
 #include "wire/ledger_msg.h"
 
 struct waiter {
@@ -37,9 +39,15 @@ struct kq_ledger_node {
     struct kq_ledger_state_app app_ctx;
     struct kq_ledger_app app;
     struct kq_replica_config rcfg;
-    uint8_t *sk; /* guarded: libsodium Ed25519 secret key of this node's identity */
-    uint32_t node_id;
+    uint8_t *sk;    /* guarded: libsodium Ed25519 secret key of this node's identity */
     bool validator; /* in the genesis set */
+    uint32_t self_id;
+    /* The peer set from the committed state (ledger_peers.h), re-derived on a timer after each
+     * commit, never inside the step that committed. applied: the node is in the state and its
+     * peer set is `peers`; otherwise it keeps the config's bootstrap peers. */
+    struct kq_runtime_timer *peers_timer;
+    struct kq_ledger_peers peers, scratch;
+    bool applied;
     struct waiter waiters[KQ_LEDGER_NODE_MAX_WAITERS];
 };
 
@@ -92,7 +100,6 @@ static enum kq_err load_key(struct kq_ledger_node *ln, const struct kq_node_conf
         return KQ_ERR_CONFIG;
     }
     ln->validator = kq_valset_index(ln->valset, cfg->node_id) >= 0;
-    ln->node_id = cfg->node_id;
     return KQ_OK;
 }
 
@@ -472,6 +479,91 @@ static void h_clients(struct kq_http_req *req, void *ctx)
         json_pack("{s:I,s:o}", "height", (json_int_t)kq_replica_height(st), "clients", l.arr));
 }
 
+/* ---- the peer set ---- */
+
+/* Re-derives the peer set from the committed state; applies it when the node records changed and
+ * the node is one of them, or has been (a joining node keeps dialing its configured bootstrap
+ * peers; a removed one keeps following the ledger, whose members now refuse it). */
+static void peers_refresh(void *ctx)
+{
+    struct kq_ledger_node *ln = ctx;
+    const struct kq_smt *smt = kq_replica_app_state(kq_core_host_state(ln->host));
+    if (smt == NULL)
+        return;
+    struct kq_ledger_peers *next = &ln->scratch;
+    enum kq_err err = kq_ledger_peers_derive(smt, ln->self_id, KQ_LEDGER_NODE_MAX_SCAN, next);
+    if (err != KQ_OK) {
+        KQ_LOG(KQ_LOG_WARN, "peer_set_unread", KQ_LS("reason", kq_errcode(err)));
+        return;
+    }
+    if (kq_hash_eq(&next->digest, &ln->peers.digest) && (ln->applied || !next->self_listed))
+        return;
+    if (next->skipped > 0)
+        KQ_LOG(KQ_LOG_WARN, "peer_records_skipped", KQ_LU("count", next->skipped));
+    if (!next->self_listed && !ln->applied) { /* joining: keep dialing the bootstrap peers */
+        KQ_LOG(KQ_LOG_INFO, "peer_set_bootstrap", KQ_LU("ledger_nodes", next->n));
+        ln->peers.digest = next->digest;
+        return;
+    }
+    err = kq_runtime_set_peers(ln->rt, next->peers, next->n);
+    if (err != KQ_OK) {
+        KQ_LOG(KQ_LOG_WARN, "peer_set_refused", KQ_LS("reason", kq_errcode(err)));
+        return;
+    }
+    ln->peers = *next;
+    ln->applied = true;
+    KQ_LOG(KQ_LOG_INFO, "peer_set_from_ledger", KQ_LU("peers", next->n),
+           KQ_LU("height", kq_replica_height(kq_core_host_state(ln->host))));
+}
+
+const struct kq_peer_conf *kq_ledger_node_peers(const struct kq_ledger_node *ln, size_t *n)
+{
+    *n = ln->applied ? ln->peers.n : 0;
+    return ln->applied ? ln->peers.peers : NULL;
+}
+
+/* ---- node records ---- */
+
+static bool visit_node(void *ctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len)
+{
+    (void)path;
+    struct client_list *l = ctx;
+    static const char prefix[] = "node/";
+    static const char *const names[] = {"validator", "keeper", "orchestrator"};
+    struct kq_member_node m;
+    if (key_len > sizeof prefix - 1 && memcmp(key, prefix, sizeof prefix - 1) == 0 &&
+        kq_member_node_decode(&m, value, value_len) == KQ_OK) {
+        char id_pk[65], tls_pk[65], x[65];
+        sodium_bin2hex(id_pk, sizeof id_pk, m.identity_pk, 32);
+        sodium_bin2hex(tls_pk, sizeof tls_pk, m.tls_pk, 32);
+        sodium_bin2hex(x, sizeof x, m.x25519_pk, 32);
+        json_t *roles = json_array();
+        for (size_t i = 0; i < 3; i++)
+            if (m.roles & (1u << i))
+                json_array_append_new(roles, json_string(names[i]));
+        json_array_append_new(l->arr,
+                              json_pack("{s:I,s:o,s:s,s:s,s:I,s:s,s:s,s:s}", "id",
+                                        (json_int_t)m.node_id, "roles", roles, "identity_pk", id_pk,
+                                        "tls_pk", tls_pk, "epoch", (json_int_t)m.epoch, "x25519_pk",
+                                        x, "api_addr", m.api_addr, "peer_addr", m.peer_addr));
+    }
+    return ++l->seen < KQ_LEDGER_NODE_MAX_SCAN;
+}
+
+/* GET /v1/nodes: the node records in the latest committed state (for a verified read of one,
+ * GET /v1/ledger/proof?key=node/<id>). */
+static void h_nodes(struct kq_http_req *req, void *ctx)
+{
+    struct kq_ledger_node *ln = ctx;
+    const void *st = kq_core_host_state(ln->host);
+    struct client_list l = {.arr = json_array()};
+    kq_smt_foreach(kq_replica_app_state(st), NULL, visit_node, &l);
+    kq_http_reply_json(
+        req, 200,
+        json_pack("{s:I,s:o}", "height", (json_int_t)kq_replica_height(st), "nodes", l.arr));
+}
+
 /* ---- status, health, lifecycle ---- */
 
 static void on_status(void *ctx, struct kq_core_host *host, const struct kq_action *a)
@@ -481,6 +573,7 @@ static void on_status(void *ctx, struct kq_core_host *host, const struct kq_acti
     if (a->status == KQ_STATUS_COMMITTED) {
         KQ_LOG(KQ_LOG_DEBUG, "block_committed", KQ_LU("height", a->value));
         wake_waiters(ln, a->value);
+        kq_runtime_timer_arm(ln->peers_timer, 0); /* after this step: not inside a callback */
     } else if (a->status == KQ_STATUS_READY) {
         KQ_LOG(KQ_LOG_INFO, "ledger_ready", KQ_LU("height", a->value));
     }
@@ -492,7 +585,7 @@ json_t *kq_ledger_node_health(const struct kq_ledger_node *ln)
     return json_pack("{s:I,s:I,s:I,s:b}", "height", (json_int_t)kq_replica_height(st), "round",
                      (json_int_t)kq_replica_round(st), "mempool",
                      (json_int_t)kq_replica_mempool_count(st), "validator",
-                     kq_valset_index(kq_replica_valset(st), ln->node_id) >= 0);
+                     kq_valset_index(kq_replica_valset(st), ln->self_id) >= 0);
 }
 
 static enum kq_err add_routes(struct kq_ledger_node *ln)
@@ -503,6 +596,7 @@ static enum kq_err add_routes(struct kq_ledger_node *ln)
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/blocks", 0, h_blocks, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/ledger/valsets", 0, h_valsets, ln));
     KQ_GUARD(kq_http_route(http, "GET", "/v1/clients", 0, h_clients, ln));
+    KQ_GUARD(kq_http_route(http, "GET", "/v1/nodes", 0, h_nodes, ln));
     return kq_http_route(http, "GET", "/v1/ledger/proof", 0, h_proof, ln);
 }
 
@@ -523,11 +617,23 @@ enum kq_err kq_ledger_node_start(struct kq_runtime *rt, struct kq_store *store,
     configure_replica(ln, cfg);
     ln->host =
         kq_runtime_add_core(rt, &kq_replica_ops, &ln->rcfg, store, 0x0100, 0x01FF, on_status, ln);
+    ln->self_id = cfg->node_id;
+    ln->peers_timer = kq_runtime_timer_new(rt, peers_refresh, ln);
+    KQ_ENSURE(ln->peers_timer != NULL, KQ_ERR_NOMEM);
+    kq_runtime_timer_arm(ln->peers_timer, 0); /* runs once the loop runs: the restored state */
     char chain[65];
     kq_hash_hex(&ln->chain_id, chain);
     KQ_LOG(KQ_LOG_INFO, "ledger", KQ_LS("chain_id", chain), KQ_LU("validators", ln->valset->n),
            KQ_LB("validator", ln->validator));
     return add_routes(ln);
+}
+
+void kq_ledger_node_stop(struct kq_ledger_node *ln)
+{
+    if (ln == NULL)
+        return;
+    kq_runtime_timer_free(ln->peers_timer);
+    ln->peers_timer = NULL;
 }
 
 void kq_ledger_node_free(struct kq_ledger_node *ln)
@@ -536,6 +642,7 @@ void kq_ledger_node_free(struct kq_ledger_node *ln)
         return;
     for (size_t i = 0; i < KQ_LEDGER_NODE_MAX_WAITERS; i++)
         kq_runtime_timer_free(ln->waiters[i].timer);
+    kq_runtime_timer_free(ln->peers_timer);
     kq_secure_free(ln->sk);
     free(ln->genesis);
     free(ln->valset);

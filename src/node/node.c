@@ -2,7 +2,8 @@
  * only what the API reports (start time, ids). Authentication is decided here: a bearer token is
  * matched by its SHA-256 against the configured hashes (every entry compared, in constant time);
  * a client certificate is mapped to roles by its name, and a node certificate counts as a node
- * only when its key is the identity pinned for that node id. */
+ * only when its key is the identity pinned for that node id (the ledger's pin once the node is in
+ * the committed state, the config's before). */
 #include "node/node.h"
 
 #include <errno.h>
@@ -56,6 +57,17 @@ static enum kq_err auth_token(const struct node *n, const char *bearer,
     return KQ_OK;
 }
 
+/* The pinned peers: from the committed ledger state once the node is in it, else the config's. */
+static const struct kq_peer_conf *node_peers(const struct node *n, size_t *count)
+{
+    const struct kq_peer_conf *p =
+        n->ledger != NULL ? kq_ledger_node_peers(n->ledger, count) : NULL;
+    if (p != NULL)
+        return p;
+    *count = n->cfg->n_peers;
+    return n->peers;
+}
+
 static enum kq_err auth_cert(const struct node *n, SSL *ssl, struct kq_http_principal *out)
 {
     struct kq_tls_identity id;
@@ -63,8 +75,10 @@ static enum kq_err auth_cert(const struct node *n, SSL *ssl, struct kq_http_prin
     out->via_cert = true;
     snprintf(out->name, sizeof out->name, "%s", id.name);
     if (id.is_node) { /* a node is trusted as one only with its pinned key */
-        for (size_t i = 0; i < n->cfg->n_peers; i++)
-            if (kq_tls_check_node(&id, n->peers[i].id, n->peers[i].identity) == KQ_OK) {
+        size_t count = 0;
+        const struct kq_peer_conf *peers = node_peers(n, &count);
+        for (size_t i = 0; i < count; i++)
+            if (kq_tls_check_node(&id, peers[i].id, peers[i].identity) == KQ_OK) {
                 out->roles = KQ_CLIENT_ROLE_NODE;
                 out->authenticated = true;
                 return KQ_OK;
@@ -104,8 +118,10 @@ static json_t *peers_json(const struct node *n, size_t *alive_connected)
     struct kq_peer_net *net = kq_runtime_peers(n->rt);
     json_t *a = json_array();
     *alive_connected = 0;
-    for (size_t i = 0; i < n->cfg->n_peers; i++) {
-        uint32_t id = n->peers[i].id;
+    size_t count = 0;
+    const struct kq_peer_conf *peers = node_peers(n, &count);
+    for (size_t i = 0; i < count; i++) {
+        uint32_t id = peers[i].id;
         bool up = kq_peer_net_connected(net, id), alive = kq_heartbeat_alive(hb, id);
         if (up && alive)
             (*alive_connected)++;
@@ -134,7 +150,7 @@ static void h_health(struct kq_http_req *req, void *ctx)
         "{s:I,s:s,s:o,s:s,s:b,s:I,s:I,s:I,s:o,s:o,s:I}", "node_id", (json_int_t)n->cfg->node_id,
         "name", name, "roles", roles_json(n->cfg->roles), "status", ready ? "ok" : "starting",
         "ready", ready, "incarnation", (json_int_t)kq_heartbeat_incarnation(hb), "peers_expected",
-        (json_int_t)n->cfg->n_peers, "connected_peers", (json_int_t)live, "peers", peers,
+        (json_int_t)json_array_size(peers), "connected_peers", (json_int_t)live, "peers", peers,
         "versions", versions, "uptime_s",
         (json_int_t)((kq_runtime_now_ms() - n->started_ms) / 1000));
     if (n->ledger != NULL)
@@ -309,6 +325,7 @@ int kq_node_main(const char *config_path)
     }
     kq_log_setup(stderr, n.cfg->log_level, n.cfg->node_id);
     int rc = run_node(&n);
+    kq_ledger_node_stop(n.ledger);
     kq_runtime_free(n.rt);
     kq_ledger_node_free(n.ledger);
     kq_store_close(n.store);

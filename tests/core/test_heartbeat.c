@@ -495,6 +495,53 @@ static void test_all_peers_die_at_once(void **state)
     hb_free(&h);
 }
 
+static enum kq_err ev_peers(struct hb *h, uint64_t now, const uint32_t *ids, size_t n)
+{
+    uint8_t buf[KQ_PEERS_EVENT_MAX_BYTES];
+    struct kq_event ev = {.kind = KQ_EV_PEERS, .now_ms = now, .payload = buf};
+    assert_int_equal(kq_peers_event_encode(ids, n, buf, sizeof buf, &ev.payload_len), KQ_OK);
+    return step(h, &ev);
+}
+
+/* A new peer set: a peer still listed keeps its liveness and incarnation, a new one starts
+ * unheard and is accepted, a removed one is forgotten (its frames refused); bad sets (self, 0,
+ * KQ_PEER_ALL, a duplicate, a ragged payload) and a set before START are refused unchanged. */
+static void test_peer_set_changes(void **state)
+{
+    (void)state;
+    struct hb h;
+    hb_new(&h, peers3, 3);
+    static const uint32_t set[] = {3, 5};
+    assert_int_equal(ev_peers(&h, 0, set, 2), KQ_ERR_STATE); /* before START */
+    make_ready(&h, 1);
+    assert_int_equal(ev_beat(&h, 10, 3, 7, 1), KQ_OK);
+    assert_true(kq_heartbeat_alive(h.st, 3));
+    assert_int_equal(ev_beat(&h, 10, 5, 1, 1), KQ_ERR_PEER_IDENTITY);
+    assert_int_equal(ev_peers(&h, 20, set, 2), KQ_OK);
+    assert_int_equal(h.out->count, 0);
+    assert_true(kq_heartbeat_alive(h.st, 3));
+    assert_true(kq_heartbeat_peer_incarnation(h.st, 3) == 7);
+    assert_false(kq_heartbeat_alive(h.st, 5));
+    assert_int_equal(ev_beat(&h, 30, 5, 1, 1), KQ_OK);
+    assert_status(&h, 0, KQ_STATUS_PEER_ALIVE, 5, 1);
+    assert_int_equal(ev_beat(&h, 30, 2, 1, 1), KQ_ERR_PEER_IDENTITY); /* removed */
+    assert_int_equal(ev_simple(&h, KQ_EV_PEER_UP, 30, 4), KQ_ERR_PEER_IDENTITY);
+    assert_int_equal(kq_heartbeat_alive_count(h.st), 2);
+    const uint32_t bad[][2] = {{3, SELF}, {3, 0}, {3, KQ_PEER_ALL}, {3, 3}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(ev_peers(&h, 40, bad[i], 2), KQ_ERR_INVALID_ARG);
+        assert_true(kq_heartbeat_alive(h.st, 5));
+    }
+    uint8_t ragged[5] = {0, 0, 0, 3, 0};
+    struct kq_event ev = {.kind = KQ_EV_PEERS, .now_ms = 40, .payload = ragged, .payload_len = 5};
+    assert_int_equal(step(&h, &ev), KQ_ERR_FORMAT);
+    assert_int_equal(ev_peers(&h, 50, NULL, 0), KQ_OK); /* nobody left */
+    assert_int_equal(kq_heartbeat_alive_count(h.st), 0);
+    assert_int_equal(ev_timer(&h, 900, KQ_HEARTBEAT_TIMER_CHECK), KQ_OK);
+    assert_int_equal(h.out->count, 1); /* the re-arm only: no one to declare dead */
+    hb_free(&h);
+}
+
 static void test_fini_clears(void **state)
 {
     (void)state;
@@ -528,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_frame_rejects),
         cmocka_unit_test(test_links),
         cmocka_unit_test(test_all_peers_die_at_once),
+        cmocka_unit_test(test_peer_set_changes),
         cmocka_unit_test(test_fini_clears),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1005,6 +1005,183 @@ static void test_invalid_config(void **state)
     SSL_CTX_free(c);
 }
 
+/* ---- runtime changes of the peer set ---- */
+
+static bool p_connected(void *arg) /* w->nd connected to w->peer */
+{
+    struct wait *w = arg;
+    return kq_peer_net_connected(w->nd->net, w->peer);
+}
+
+/* A peer added at run time: node 1 (which dials 3) adds 3 and dials at once; 3 refuses it while
+ * 1 is not in its own set, then adds 1 and accepts it (1 redials); frames flow both ways and the
+ * link 1-2 is untouched. */
+static void test_set_peers_add(void **state)
+{
+    (void)state;
+    struct node *nd = g_nd;
+    memset(nd, 0, MAX_ID * sizeof *nd);
+    node_open(&nd[3], 3, NULL, 0);
+    struct kq_peer_conf p2[1] = {pc(1, 0)};
+    node_open(&nd[2], 2, p2, 1);
+    struct kq_peer_conf p1[1] = {pc(2, nd[2].port)};
+    node_open(&nd[1], 1, p1, 1);
+    for (uint32_t id = 1; id <= 3; id++)
+        kq_peer_net_start(nd[id].net);
+    struct wait up12 = {&nd[1], NULL, 2, 1};
+    wait_for(p_up, &up12);
+    uint32_t ids[KQ_PEER_MAX_PEERS];
+    assert_int_equal(kq_peer_net_peers(nd[3].net, ids, KQ_PEER_MAX_PEERS), 0);
+
+    struct kq_peer_conf p1b[2] = {pc(2, nd[2].port), pc(3, nd[3].port)};
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, p1b, 2), KQ_OK);
+    assert_int_equal(kq_peer_net_peers(nd[1].net, ids, KQ_PEER_MAX_PEERS), 2);
+    struct wait rej = {&nd[3], NULL, 0, 1};
+    wait_for(p_rejected, &rej);
+    assert_non_null(strstr(nd[3].last_reject, "not a configured peer"));
+    assert_int_equal(nd[3].up[1], 0); /* (1's side may finish its TLS 1.3 handshake first) */
+
+    struct kq_peer_conf p3[1] = {pc(1, nd[1].port)};
+    assert_int_equal(kq_peer_net_set_peers(nd[3].net, p3, 1), KQ_OK);
+    assert_int_equal(kq_peer_net_peers(nd[3].net, ids, 1), 1);
+    assert_int_equal(ids[0], 1);
+    struct wait up31 = {&nd[3], NULL, 1, 1};
+    wait_for(p_up, &up31);
+    struct wait c13 = {&nd[1], NULL, 3, 0};
+    wait_for(p_connected, &c13);
+    send_text(&nd[1], 3, APP_TYPE, "to the new peer");
+    send_text(&nd[3], 1, APP_TYPE, "from the new peer");
+    struct wait f3 = {&nd[3], NULL, 1, 1}, f1 = {&nd[1], NULL, 3, 1};
+    wait_for(p_frames, &f3);
+    wait_for(p_frames, &f1);
+    assert_string_equal(last_from(&nd[3], 1)->text, "to the new peer");
+    assert_string_equal(last_from(&nd[1], 3)->text, "from the new peer");
+    assert_int_equal(nd[1].up[2], 1);
+    assert_int_equal(nd[1].down[2], 0);
+    assert_int_equal(nd[3].up[1], 1);
+    mesh_close(nd);
+}
+
+/* A removed peer: its connection closes on both sides (on_down once), sends to it are refused,
+ * the remover never dials it again, and an acceptor that removed its dialer refuses its redials.
+ * The other links stay up. */
+static void test_set_peers_remove(void **state)
+{
+    (void)state;
+    struct node *nd = g_nd;
+    mesh_open(nd);
+    /* 1 dials 2: 1 drops 2 and must not dial it again */
+    struct kq_peer_conf p1[1] = {pc(3, nd[3].port)};
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, p1, 1), KQ_OK);
+    assert_int_equal(nd[1].down[2], 1); /* on_down ran during the call */
+    assert_false(kq_peer_net_connected(nd[1].net, 2));
+    assert_int_equal(kq_peer_net_send(nd[1].net, 2, APP_TYPE, (const uint8_t *)"x", 1),
+                     KQ_ERR_INVALID_ARG);
+    struct wait d21 = {&nd[2], NULL, 1, 1};
+    wait_for(p_down, &d21);
+    /* 3 is dialed by 1: 3 drops 1, and 1's redials are refused */
+    struct kq_peer_conf p3[1] = {pc(2, nd[2].port)};
+    assert_int_equal(kq_peer_net_set_peers(nd[3].net, p3, 1), KQ_OK);
+    assert_int_equal(nd[3].down[1], 1);
+    struct wait rej = {&nd[3], NULL, 0, 1};
+    wait_for(p_rejected, &rej);
+    assert_non_null(strstr(nd[3].last_reject, "node-1 is not a configured peer"));
+    run_for(8 * KQ_PEER_BACKOFF_MIN_MS);
+    assert_int_equal(nd[3].up[1], 1);
+    assert_int_equal(nd[1].up[2], 1);
+    assert_int_equal(nd[2].up[1], 1); /* 1 never dialed 2 again */
+    assert_int_equal(stats(&nd[2]).rejected_handshakes, 0);
+    assert_true(kq_peer_net_connected(nd[2].net, 3));
+    assert_int_equal(nd[2].down[3], 0);
+    mesh_close(nd);
+}
+
+/* A changed pin: the connection authenticated against the old key is closed at once and the
+ * peer is redialed against the new one (a wrong key: refused; the right one back: up). A changed
+ * address of a peer we dial: closed and redialed there; of a peer that dials us: left alone. */
+static void test_set_peers_change(void **state)
+{
+    (void)state;
+    struct node *nd = g_nd;
+    mesh_open(nd);
+    struct kq_peer_conf p1[2] = {pc(2, nd[2].port), pc(3, nd[3].port)};
+    memcpy(p1[1].identity, g_pk[4], 32); /* node 3 pinned to a key it does not have */
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, p1, 2), KQ_OK);
+    assert_int_equal(nd[1].down[3], 1);
+    struct wait rej = {&nd[1], NULL, 0, 1};
+    wait_for(p_rejected, &rej);
+    assert_non_null(strstr(nd[1].last_reject, "pinned"));
+    assert_int_equal(nd[1].up[3], 1);
+    p1[1] = pc(3, nd[3].port);
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, p1, 2), KQ_OK);
+    struct wait up = {&nd[1], NULL, 3, 2};
+    wait_for(p_up, &up);
+    assert_int_equal(nd[1].down[2], 0); /* an unchanged peer keeps its connection */
+
+    /* node 1 dials 2 at a port nothing listens on (node 3's is taken: use our own) */
+    p1[0] = pc(2, nd[1].port);
+    uint64_t rejected = stats(&nd[1]).rejected_handshakes;
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, p1, 2), KQ_OK);
+    assert_int_equal(nd[1].down[2], 1);
+    struct wait rej1 = {&nd[1], NULL, 0, rejected + 1};
+    wait_for(p_rejected, &rej1); /* it reached node 1 itself: refused by the dialer's id check */
+    assert_false(kq_peer_net_connected(nd[1].net, 2));
+    p1[0] = pc(2, nd[2].port);
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, p1, 2), KQ_OK);
+    struct wait up2 = {&nd[1], NULL, 2, 2};
+    wait_for(p_up, &up2);
+
+    /* node 3 is dialed by 1 and 2: a new address for them changes nothing */
+    unsigned down31 = nd[3].down[1], down32 = nd[3].down[2];
+    struct kq_peer_conf p3[2] = {pc(1, 1), pc(2, 1)};
+    assert_int_equal(kq_peer_net_set_peers(nd[3].net, p3, 2), KQ_OK);
+    run_for(4 * KQ_PEER_BACKOFF_MIN_MS);
+    assert_int_equal(nd[3].down[1], down31);
+    assert_int_equal(nd[3].down[2], down32);
+    assert_int_equal(kq_peer_net_connected_count(nd[3].net), 2);
+    mesh_close(nd);
+}
+
+/* Lists set_peers refuses change nothing; the set is bounded and its entries are reused (many
+ * full sets in turn fit the fixed array). */
+static void test_set_peers_invalid_and_bounded(void **state)
+{
+    (void)state;
+    struct node *nd = g_nd;
+    mesh_open(nd);
+    struct kq_peer_conf bad[2] = {pc(2, nd[2].port), pc(2, nd[2].port)}; /* duplicate */
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, bad, 2), KQ_ERR_INVALID_ARG);
+    bad[1] = pc(1, nd[1].port); /* self */
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, bad, 2), KQ_ERR_INVALID_ARG);
+    bad[1] = pc(3, nd[3].port);
+    bad[1].id = UINT32_MAX;
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, bad, 2), KQ_ERR_INVALID_ARG);
+    assert_int_equal(kq_peer_net_set_peers(nd[1].net, bad, KQ_PEER_MAX_PEERS + 1), KQ_ERR_LIMIT);
+    assert_int_equal(kq_peer_net_connected_count(nd[1].net), 2);
+    assert_int_equal(nd[1].down[2] + nd[1].down[3], 0);
+    mesh_close(nd);
+
+    /* a net not started: no dials, only the bookkeeping */
+    memset(nd, 0, MAX_ID * sizeof *nd);
+    node_open_as(&nd[1], 1, "node-1", NULL, 0, false);
+    struct kq_peer_conf *many = calloc(KQ_PEER_MAX_PEERS, sizeof *many);
+    assert_non_null(many);
+    uint32_t ids[KQ_PEER_MAX_PEERS];
+    for (uint32_t round = 0; round < 3; round++) {
+        for (size_t i = 0; i < KQ_PEER_MAX_PEERS; i++) {
+            many[i] = pc(2, 1);
+            many[i].id = 2 + (uint32_t)i + round * 1000;
+        }
+        assert_int_equal(kq_peer_net_set_peers(nd[1].net, many, KQ_PEER_MAX_PEERS), KQ_OK);
+        assert_int_equal(kq_peer_net_peers(nd[1].net, ids, KQ_PEER_MAX_PEERS), KQ_PEER_MAX_PEERS);
+        assert_int_equal(kq_peer_net_peers(nd[1].net, ids, 1), KQ_PEER_MAX_PEERS);
+        assert_int_equal(kq_peer_net_set_peers(nd[1].net, many, 10), KQ_OK);
+        assert_int_equal(kq_peer_net_peers(nd[1].net, ids, KQ_PEER_MAX_PEERS), 10);
+    }
+    free(many);
+    node_close(&nd[1]);
+}
+
 /* ---- setup ---- */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -1088,6 +1265,10 @@ int main(void)
         cmocka_unit_test(test_handshake_bound_and_deadline),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_invalid_config),
+        cmocka_unit_test(test_set_peers_add),
+        cmocka_unit_test(test_set_peers_remove),
+        cmocka_unit_test(test_set_peers_change),
+        cmocka_unit_test(test_set_peers_invalid_and_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,7 +1,8 @@
 # Shared by the multi-process tests (sourced, not run: ctest runs *.sh only). Starts a 4-node
 # `keyquorum dev` cluster in a fresh directory $D, waits for its env file and sources it; on exit
 # stops the launcher and kills any node still running, then removes $D. Provides fail and json.
-# Needs BIN (the keyquorum binary) set by the caller.
+# Needs BIN (the keyquorum binary) set by the caller; DEV_ARGS (default "--nodes 4") may add
+# launcher options such as --spare.
 D=$(mktemp -d /tmp/kq-test.XXXXXX)
 DEV_PID=
 cleanup() {
@@ -25,7 +26,8 @@ fail() {
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-"$BIN" dev --nodes 4 --dir "$D" >"$D/dev.out" 2>&1 &
+# shellcheck disable=SC2086
+"$BIN" dev ${DEV_ARGS:---nodes 4} --dir "$D" >"$D/dev.out" 2>&1 &
 DEV_PID=$!
 for _ in $(seq 1 600); do
     [ -f "$D/env" ] && break

@@ -268,6 +268,8 @@ static enum kq_err t_step(void *state, const struct kq_event *ev, struct kq_acti
     case KQ_EV_PEER_DOWN:
     case KQ_EV_WRITE_DONE:
         return KQ_OK;
+    case KQ_EV_PEERS: /* the simulator's peer set never changes */
+        return KQ_ERR_INVALID_ARG;
     }
     return KQ_ERR_INVALID_ARG;
 }

@@ -149,6 +149,7 @@ static enum kq_err probe_step(void *state, const struct kq_event *ev, struct kq_
         p->downs[ev->peer]++;
         return KQ_OK;
     case KQ_EV_REQUEST:
+    case KQ_EV_PEERS:
         return KQ_ERR_INVALID_ARG;
     }
     return KQ_ERR_INVALID_ARG;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Membership drives the peer set, multi-process: a 4-node dev cluster with one spare node (in the
+# PKI, not in the genesis). Started, the spare reaches nobody (no node has it in its set, and it
+# dials no lower id). `keyquorum member add` commits its record; every node then dials it against
+# the ledger's pin and it connects to all four, heard alive both ways. A non-admin's add and a
+# second add of the same id are refused. A genesis node restarted with a config that does not
+# name the new node still connects to it: its peer set comes from the restored ledger state.
+# (Block sync of the new node and its voting need the replica to accept it: not checked here.)
+# Usage: member_cluster.sh <keyquorum binary> <source dir>
+set -euo pipefail
+BIN=$(readlink -f "$1")
+DEV_ARGS="--nodes 4 --spare 1"
+# shellcheck source=dev_cluster.bash
+source "$(dirname "$0")/dev_cluster.bash"
+export KQ_ENV="$D/env" KQ_DEV_DIR="$D"
+CURL=(curl -sS --max-time 10 --cacert "$KQ_CACERT" --cert "$KQ_CLIENT_CERT" --key "$KQ_CLIENT_KEY")
+API5=https://$(json 'd["api"]["listen"]' <"$D/node-5/config.json")
+addr() { echo "$KQ_ADDRS" | cut -d' ' -f"$1"; }
+health() { "${CURL[@]}" "$1/v1/sys/health"; }
+# connected and heard alive: "<id>:<connected>:<alive>" for each peer a node lists
+links() { health "$1" | json '" ".join("%d:%d:%d" % (p["id"], p["connected"], p["alive"]) for p in sorted(d["peers"], key=lambda p: p["id"]))'; }
+wait_links() { # url expected
+    local got=""
+    for _ in $(seq 1 300); do
+        got=$(links "$1" 2>/dev/null || true)
+        [ "$got" = "$2" ] && return 0
+        sleep 0.05
+    done
+    fail "$1 links: '$got', want '$2'"
+}
+
+echo "-- the genesis nodes are the members"
+[ "$("$BIN" member list -format json | json 'sorted(n["id"] for n in d["nodes"])')" = "[1, 2, 3, 4]" ] ||
+    fail "member list: $("$BIN" member list)"
+
+echo "-- the spare starts, and reaches nobody"
+"$BIN" server --config "$D/node-5/config.json" >>"$D/node-5/node.log" 2>&1 &
+for _ in $(seq 1 200); do health "$API5" >/dev/null 2>&1 && break; sleep 0.05; done
+health "$API5" >/dev/null || fail "node 5 does not answer"
+[ "$(health "$API5" | json 'd["connected_peers"]')" = 0 ] || fail "node 5 connected before it was added"
+[ "$(links "$(addr 1)")" = "2:1:1 3:1:1 4:1:1" ] || fail "node 1 lists a node outside the ledger"
+
+echo "-- a non-admin may not add a node"
+"$BIN" pki issue-client --dir "$D" --name bob >/dev/null
+set +e
+KQ_CLIENT_CERT="$D/bob.crt" KQ_CLIENT_KEY="$D/bob.key" KQ_ENV= KQ_ADDR="$KQ_ADDR" \
+    "$BIN" member add --id 5 --roles validator --from-pki "$D" 2>"$D/err"
+rc=$?
+set -e
+[ $rc = 1 ] && grep -q 'forbidden' "$D/err" || fail "non-admin member add: exit $rc: $(cat "$D/err")"
+
+echo "-- member add: every node dials node 5 against the ledger's pin"
+"$BIN" member add --id 5 --roles validator,keeper --from-pki "$D" >"$D/out" || fail "member add: $(cat "$D/out")"
+grep -q 'node 5 added: tx .* committed at height' "$D/out" || fail "no commit reported: $(cat "$D/out")"
+"$BIN" member list | grep -q '^node-5 .*\["validator","keeper"\]' || fail "member list lacks node 5"
+wait_links "$API5" "1:1:1 2:1:1 3:1:1 4:1:1"
+for i in 1 2 3 4; do
+    want=$(for j in 1 2 3 4 5; do [ "$j" = "$i" ] || printf '%s:1:1 ' "$j"; done)
+    wait_links "$(addr "$i")" "${want% }"
+done
+
+echo "-- a second add of the same id is refused"
+set +e
+"$BIN" member add --id 5 --roles validator --from-pki "$D" >"$D/out" 2>"$D/err"
+rc=$?
+set -e
+[ $rc = 1 ] && grep -qi 'exists' "$D/err" || fail "second add: exit $rc: $(cat "$D/err")"
+
+echo "-- a restarted genesis node takes its peers from the restored state, not its config"
+grep -q '"id": 5' "$D/node-1/config.json" && fail "node 1's config names node 5"
+kill -TERM "$(cat "$D/node-1/node.pid")"
+for _ in $(seq 1 200); do [ -f "$D/node-1/node.pid" ] || break; sleep 0.05; done
+"$BIN" server --config "$D/node-1/config.json" >>"$D/node-1/node.log" 2>&1 &
+wait_links "$(addr 1)" "2:1:1 3:1:1 4:1:1 5:1:1"
+wait_links "$API5" "1:1:1 2:1:1 3:1:1 4:1:1"
+echo "PASS"
