@@ -140,8 +140,17 @@ static json_t *block_json(const struct kq_ledger_node *ln, uint64_t height)
     char *b64 = malloc(b64_len);
     KQ_ASSERT(b64 != NULL);
     sodium_bin2base64(b64, b64_len, rec, len, sodium_base64_VARIANT_ORIGINAL);
-    json_t *j =
-        json_pack("{s:I,s:s,s:s}", "height", (json_int_t)height, "hash", hex, "record", b64);
+    json_t *signers = json_array();
+    struct kq_cert *cert = malloc(sizeof *cert);
+    const uint8_t *raw;
+    size_t raw_len;
+    KQ_ASSERT(cert != NULL);
+    if (kq_block_resp_decode(&raw, &raw_len, cert, rec, len) == KQ_OK) /* ours: it decodes */
+        for (uint32_t i = 0; i < cert->count; i++)
+            json_array_append_new(signers, json_integer(cert->sigs[i].validator));
+    free(cert);
+    json_t *j = json_pack("{s:I,s:s,s:s,s:o}", "height", (json_int_t)height, "hash", hex, "record",
+                          b64, "signers", signers);
     free(b64);
     return j;
 }
