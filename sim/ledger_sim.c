@@ -20,6 +20,7 @@
 #include "ledger/replica.h"
 #include "ledger/smt.h"
 #include "ledger/tx_client.h"
+#include "ledger/tx_member.h"
 #include "wire/ledger_msg.h"
 
 #define PLAN_STREAM  0x706c616e2d6c6731ULL /* "plan-lg1": the schedule's PRNG stream */
@@ -30,7 +31,7 @@
 #define MAX_TX_SLOTS (KQ_LSIM_MAX_TXS * 2u + 256u) /* client txs, damaged ones, adversary's */
 #define PROP_SIG_AT  21u                           /* offset of the signature in a proposal */
 #define GENESIS_MS   1700000000000ULL
-#define NV           (KQ_LSIM_MAX_VALIDATORS + 1)
+#define NV           (KQ_LSIM_MAX_VALIDATORS + 2) /* ids 1..n plus the reconfig spare */
 
 struct ltx {
     uint8_t *bytes;
@@ -96,8 +97,12 @@ struct world {
     struct vslot *votes;
     size_t cap_votes, n_votes;
     struct equiv eq[8];
-    uint64_t forged_at; /* last height whose proposal was forged for the victim */
-    uint8_t *buf;       /* replacement bytes handed back to the simulator */
+    uint64_t forged_at;         /* last height whose proposal was forged for the victim */
+    uint32_t spare;             /* reconfig: the node that joins (w->n), else 0 */
+    uint32_t join_tx, leave_tx; /* their tx slots (UINT32_MAX: not made) */
+    uint32_t leaver;            /* the honest validator that retires */
+    uint64_t leave_at;          /* not before this time, and only after the join committed */
+    uint8_t *buf;               /* replacement bytes handed back to the simulator */
     size_t buf_cap;
     uint64_t nonce;
 };
@@ -139,11 +144,11 @@ static bool fake_verify(void *ctx, const uint8_t pk[KQ_LEDGER_PK_BYTES], const u
                         size_t len, const uint8_t sig[KQ_LEDGER_SIG_BYTES])
 {
     const struct world *w = ctx;
-    for (uint32_t i = 0; i < w->vs->n; i++) {
-        if (memcmp(w->vs->v[i].pk, pk, KQ_LEDGER_PK_BYTES) != 0)
+    for (uint32_t i = 1; i <= w->n; i++) { /* every node: the reconfig spare signs once it joins */
+        if (memcmp(w->g->nodes[i - 1].identity_pk, pk, KQ_LEDGER_PK_BYTES) != 0)
             continue;
         uint8_t want[KQ_LEDGER_SIG_BYTES];
-        fake_sign((void *)w->sk[w->vs->v[i].id], msg, len, want);
+        fake_sign((void *)w->sk[i], msg, len, want);
         return crypto_verify_64(want, sig) == 0;
     }
     return false;
@@ -264,7 +269,7 @@ static enum kq_err make_genesis(struct world *w)
         struct kq_member_node *nd = &g->nodes[i - 1];
         uint8_t x[32];
         nd->node_id = i;
-        nd->roles = KQ_ROLE_VALIDATOR | KQ_ROLE_KEEPER;
+        nd->roles = i == w->spare ? KQ_ROLE_KEEPER : KQ_ROLE_VALIDATOR | KQ_ROLE_KEEPER;
         seed_keypair(w, nd->identity_pk, w->sk[i]);
         memcpy(nd->tls_pk, nd->identity_pk, 32);
         memset(x, (int)i, sizeof x);
@@ -306,6 +311,9 @@ static void node_config(struct world *w, uint32_t i)
     c->empty_block_ms = p->empty_block_ms;
 }
 
+static enum kq_err request(struct world *w, uint64_t at, uint32_t tx, uint32_t node, uint32_t kind);
+static uint32_t random_honest(struct world *w);
+
 /* A new client-identity tx signed by the admin; *idx its slot. */
 static enum kq_err make_tx(struct world *w, uint64_t expiry, bool live, bool bad, uint32_t *idx)
 {
@@ -340,6 +348,55 @@ static enum kq_err make_tx(struct world *w, uint64_t expiry, bool live, bool bad
     *t = (struct ltx){.bytes = out, .len = len, .live = live, .bad = bad};
     kq_tx_id(out, len, &t->id);
     *idx = w->n_txs++;
+    return KQ_OK;
+}
+
+/* A membership update giving node `id` (a genesis node) `roles`, signed by the admin, live. */
+static enum kq_err make_member_tx(struct world *w, uint32_t id, uint8_t roles, uint32_t *idx)
+{
+    KQ_ENSURE(w->n_txs < MAX_TX_SLOTS && id >= 1 && id <= w->n, KQ_ERR_LIMIT);
+    struct kq_member_node nd = w->g->nodes[id - 1];
+    nd.roles = roles;
+    uint8_t body[KQ_MEMBER_NODE_MAX_BYTES];
+    size_t body_len, len;
+    KQ_GUARD(kq_member_node_encode(&nd, body, sizeof body, &body_len));
+    struct kq_tx_fields f = {.family = KQ_TX_FAMILY_MEMBER,
+                             .op = KQ_MEMBER_OP_UPDATE,
+                             .chain_id = w->chain_id,
+                             .expiry_height = w->n_commits + LIVE_EXPIRY,
+                             .nonce = ++w->nonce,
+                             .body = body,
+                             .body_len = body_len};
+    uint8_t *out = malloc(KQ_TX_BYTES(body_len));
+    KQ_ENSURE(out != NULL, KQ_ERR_NOMEM);
+    enum kq_err err = kq_tx_sign(&f, w->admin_sk, out, KQ_TX_BYTES(body_len), &len);
+    if (err != KQ_OK) {
+        free(out);
+        return err;
+    }
+    struct ltx *t = &w->txs[w->n_txs];
+    *t = (struct ltx){.bytes = out, .len = len, .live = true};
+    kq_tx_id(out, len, &t->id);
+    *idx = w->n_txs++;
+    return KQ_OK;
+}
+
+/* Reconfig: the join at its planned time; the leave once the join committed and its time came
+ * (never before: retiring first could leave a set where the Byzantine nodes exceed f). */
+static enum kq_err reconfig_step(struct world *w, uint64_t join_at)
+{
+    if (w->spare == 0)
+        return KQ_OK;
+    uint64_t now = kq_sim_now(w->sim);
+    if (w->join_tx == UINT32_MAX && now >= join_at) {
+        KQ_GUARD(make_member_tx(w, w->spare, KQ_ROLE_VALIDATOR | KQ_ROLE_KEEPER, &w->join_tx));
+        KQ_GUARD(request(w, now + 1, w->join_tx, random_honest(w), KQ_LEDGER_REQ_SUBMIT));
+    }
+    if (w->leave_tx == UINT32_MAX && w->join_tx != UINT32_MAX && w->txs[w->join_tx].height != 0 &&
+        now >= w->leave_at) {
+        KQ_GUARD(make_member_tx(w, w->leaver, KQ_ROLE_KEEPER, &w->leave_tx));
+        KQ_GUARD(request(w, now + 1, w->leave_tx, random_honest(w), KQ_LEDGER_REQ_SUBMIT));
+    }
     return KQ_OK;
 }
 
@@ -955,8 +1012,13 @@ static enum kq_err run_faulty(struct world *w)
     enum kq_err err = KQ_OK;
     for (uint32_t i = 0; i < w->p->txs; i++)
         slot[i] = UINT32_MAX;
+    uint64_t join_at = w->spare != 0 ? draw(w, 200, w->p->fault_ms / 2) : 0;
+    w->leave_at = w->spare != 0 ? join_at + draw(w, 100, w->p->fault_ms / 2) : 0;
     for (size_t i = 0; i < n && err == KQ_OK; i++) {
         if (!kq_sim_run(w->sim, s[i].at_ms, 0))
+            break;
+        err = reconfig_step(w, join_at);
+        if (err != KQ_OK)
             break;
         uint32_t t = s[i].tx;
         if (slot[t] == UINT32_MAX) {
@@ -969,6 +1031,12 @@ static enum kq_err run_faulty(struct world *w)
     }
     free(s);
     KQ_GUARD(err);
+    for (uint64_t at = kq_sim_now(w->sim) + SLICE_MS; w->spare != 0 && at < w->p->fault_ms;
+         at += SLICE_MS) { /* the reconfig's steps past the last submission */
+        if (!kq_sim_run(w->sim, at, 0))
+            break;
+        KQ_GUARD(reconfig_step(w, join_at));
+    }
     (void)kq_sim_run(w->sim, w->p->fault_ms, 0);
     return KQ_OK;
 }
@@ -992,7 +1060,15 @@ static enum kq_err run_quiet(struct world *w)
         KQ_GUARD(request(w, at++, i, random_honest(w), KQ_LEDGER_REQ_SUBMIT));
         w->r->resubmitted++;
     }
-    (void)kq_sim_run(w->sim, w->p->fault_ms + w->p->quiet_ms, 0);
+    /* a leave still due goes out once the join commits, early enough to commit in the phase */
+    uint64_t end = w->p->fault_ms + w->p->quiet_ms;
+    for (uint64_t t = at + SLICE_MS; w->spare != 0 && w->leave_tx == UINT32_MAX && t < end / 2;
+         t += SLICE_MS) {
+        if (!kq_sim_run(w->sim, t, 0))
+            break;
+        KQ_GUARD(reconfig_step(w, 0));
+    }
+    (void)kq_sim_run(w->sim, end, 0);
     return KQ_OK;
 }
 
@@ -1192,7 +1268,7 @@ static enum kq_err params_ok(const struct kq_lsim_params *p)
 static void choose_byzantine(struct world *w)
 {
     for (size_t k = 0; k < w->p->byzantine;) {
-        uint32_t i = (uint32_t)draw(w, 1, w->n);
+        uint32_t i = (uint32_t)draw(w, 1, w->p->validators); /* never the spare */
         if (!w->byz[i]) {
             w->byz[i] = true;
             k++;
@@ -1200,6 +1276,8 @@ static void choose_byzantine(struct world *w)
     }
     for (uint32_t i = w->n; i >= 1; i--)
         w->victim = w->byz[i] ? w->victim : i;
+    for (uint32_t i = 1; w->spare != 0 && i <= w->p->validators; i++)
+        w->leaver = w->byz[i] || i == w->victim ? w->leaver : i; /* the highest honest one */
 }
 
 static enum kq_err run_world(struct world *w)
@@ -1248,7 +1326,9 @@ enum kq_err kq_lsim_run(const struct kq_lsim_params *p, struct kq_lsim_result *r
     KQ_ENSURE(w != NULL, KQ_ERR_NOMEM);
     w->p = p;
     w->r = r;
-    w->n = (uint32_t)p->validators;
+    w->n = (uint32_t)p->validators + (p->reconfig ? 1 : 0);
+    w->spare = p->reconfig ? w->n : 0;
+    w->join_tx = w->leave_tx = UINT32_MAX;
     w->g = calloc(1, sizeof *w->g);
     w->vs = calloc(1, sizeof *w->vs);
     enum kq_err err = w->g != NULL && w->vs != NULL ? run_world(w) : KQ_ERR_NOMEM;
@@ -1260,6 +1340,8 @@ enum kq_err kq_lsim_run(const struct kq_lsim_params *p, struct kq_lsim_result *r
         r->stats = *kq_sim_stats(w->sim);
         for (uint32_t i = 0; i < w->n_txs; i++)
             r->txs_committed += w->txs[i].height != 0;
+        r->joins = w->join_tx != UINT32_MAX && w->txs[w->join_tx].height != 0;
+        r->leaves = w->leave_tx != UINT32_MAX && w->txs[w->leave_tx].height != 0;
     }
     world_free(w);
     return err;
@@ -1280,6 +1362,7 @@ void kq_lsim_params_for_seed(uint64_t seed, struct kq_lsim_params *p)
     p->faults = (h / 245) % 4 != 0;
     p->real_crypto = seed % 10 == 0;
     p->empty_block_ms = (h / 980) % 2 == 0 ? 0 : 1000;
+    p->reconfig = (h / 1960) % 4 == 0;
     p->txs = 16;
     p->fault_ms = 3000;
     p->quiet_ms = 15000;
@@ -1330,10 +1413,10 @@ void kq_lsim_replay_command(char *buf, size_t cap, const char *prog, const struc
         snprintf(args, sizeof args,
                  "--core ledger --nodes %zu --byzantine %zu --adversary %s --faults %d "
                  "--ed25519 %d --txs %zu --ms %" PRIu64 " --quiet-ms %" PRIu64
-                 " --empty-block-ms %" PRIu64,
+                 " --empty-block-ms %" PRIu64 " --reconfig %d",
                  p->validators, p->byzantine, kq_lsim_adversary_name(p->adversary),
                  p->faults ? 1 : 0, p->real_crypto ? 1 : 0, p->txs, p->fault_ms, p->quiet_ms,
-                 p->empty_block_ms);
+                 p->empty_block_ms, p->reconfig ? 1 : 0);
     kq_sim_replay_format(buf, cap, prog != NULL ? prog : "build/kq_sim", p->seed, args);
 }
 

@@ -50,6 +50,10 @@ struct kq_lsim_params {
     uint64_t fault_ms; /* faults and submissions in [0, fault_ms); every fault healed by then */
     uint64_t quiet_ms; /* then: every live tx commits and every request is answered within it */
     uint64_t empty_block_ms; /* the replicas' idle interval (0: blocks back to back) */
+    /* One more node, in the genesis as a keeper only: during the faults the admin makes it a
+     * validator (membership update) and, once that committed, retires an honest validator, so
+     * the set changes twice under the adversary and the faults. */
+    bool reconfig;
     enum kq_lsim_break brk;
     FILE *trace; /* verbose trace, or NULL */
 };
@@ -64,12 +68,13 @@ struct kq_lsim_result {
     uint64_t resubmitted;   /* live txs the client sent again when the faults healed */
     uint64_t replies[4];    /* OK (committed or accepted), TIMEOUT, NET/BUSY, other refusals */
     uint64_t equivocations, double_votes, bad_sigs, forged, replayed;
+    uint64_t joins, leaves; /* committed validator-set changes (reconfig) */
     struct kq_sim_stats stats;
 };
 
 /* The parameters seed N runs with: validators 4, 5, 6, 7 or 10; an adversary with 1..f
  * Byzantine validators on most seeds; faults on 3 of 4; real Ed25519 on every 10th; idle
- * heights (empty_block_ms 1000) on half. */
+ * heights (empty_block_ms 1000) on half; validator-set changes (reconfig) on 1 of 4. */
 void kq_lsim_params_for_seed(uint64_t seed, struct kq_lsim_params *p);
 
 /* Runs one seed and fills *r. KQ_ERR_INVALID_ARG for parameters out of range, KQ_ERR_NOMEM,

@@ -33,7 +33,8 @@ enum {
     SET_TXS = 32,
     SET_MS = 64,
     SET_QUIET = 128,
-    SET_IDLE = 256
+    SET_IDLE = 256,
+    SET_RECONFIG = 512
 };
 
 static int usage(const char *prog)
@@ -44,7 +45,7 @@ static int usage(const char *prog)
         "       [--scenario lossy|partition|crash|chaos] [-v]\n"
         "       %s --core ledger (--seed N | --seeds N [--first S] [--keep-going]) [--nodes K]\n"
         "       [--byzantine B] [--adversary A] [--faults 0|1] [--ed25519 0|1] [--txs X]\n"
-        "       [--ms T] [--quiet-ms Q] [--empty-block-ms I] [-v]\n"
+        "       [--ms T] [--quiet-ms Q] [--empty-block-ms I] [--reconfig 0|1] [-v]\n"
         "  --nodes K     heartbeat: 2..%d nodes (default %d); ledger: %d..%d validators\n"
         "  --ms T        simulated milliseconds (heartbeat, default %d); ledger: faulty phase\n"
         "  --steps S     heartbeat: stop after S core steps (default: no limit)\n"
@@ -91,6 +92,9 @@ static int numeric_ledger(struct opts *o, const char *a, uint64_t n)
     } else if (strcmp(a, "--empty-block-ms") == 0) {
         o->lg.empty_block_ms = n;
         o->set |= SET_IDLE;
+    } else if (strcmp(a, "--reconfig") == 0) {
+        o->lg.reconfig = n != 0;
+        o->set |= SET_RECONFIG;
     } else {
         return -1;
     }
@@ -199,6 +203,7 @@ static int run_ledger_one(const char *prog, const struct opts *o)
     p.fault_ms = o->set & SET_MS ? o->lg.fault_ms : p.fault_ms;
     p.quiet_ms = o->set & SET_QUIET ? o->lg.quiet_ms : p.quiet_ms;
     p.empty_block_ms = o->set & SET_IDLE ? o->lg.empty_block_ms : p.empty_block_ms;
+    p.reconfig = o->set & SET_RECONFIG ? o->lg.reconfig : p.reconfig;
     p.trace = o->verbose ? stdout : NULL;
     enum kq_err err = kq_lsim_run(&p, &r);
     if (err != KQ_OK) {
@@ -218,6 +223,9 @@ static int run_ledger_one(const char *prog, const struct opts *o)
            "\n",
            r.stats.steps, r.stats.rejected, r.stats.sent, r.stats.lost, r.stats.duplicated,
            r.stats.cut_off, r.stats.crashes, r.stats.writes_lost);
+    if (p.reconfig)
+        printf("  reconfig: join %s, leave %s\n", r.joins ? "committed" : "not committed",
+               r.leaves ? "committed" : "not committed");
     printf("  replies: ok %" PRIu64 " timeout %" PRIu64 " net/busy %" PRIu64 " refused %" PRIu64
            "; resubmitted %" PRIu64 "; adversary: equivocations %" PRIu64 " double votes %" PRIu64
            " bad signatures %" PRIu64 " forged %" PRIu64 " replayed %" PRIu64 " withheld %" PRIu64

@@ -22,6 +22,7 @@ static void base_params(struct kq_lsim_params *p, uint64_t seed)
     p->byzantine = 1;
     p->faults = false;
     p->real_crypto = false;
+    p->reconfig = false;
 }
 
 struct sweep {
@@ -30,6 +31,7 @@ struct sweep {
     uint64_t real, faulty, ok_replies, timeouts, refused, resubmitted, committed;
     uint64_t equivocations, double_votes, bad_sigs, forged, replayed, withheld;
     uint64_t crashes, writes_lost, cut_off, lost, duplicated, rejected;
+    uint64_t reconfig, joins, leaves;
 };
 
 static void account(struct sweep *s, const struct kq_lsim_params *p, const struct kq_lsim_result *r)
@@ -55,6 +57,9 @@ static void account(struct sweep *s, const struct kq_lsim_params *p, const struc
     s->lost += r->stats.lost;
     s->duplicated += r->stats.duplicated;
     s->rejected += r->stats.rejected;
+    s->reconfig += p->reconfig;
+    s->joins += r->joins;
+    s->leaves += r->leaves;
 }
 
 static void test_sweep(void **state)
@@ -94,6 +99,10 @@ static void test_sweep(void **state)
     assert_true(s->rejected > 0); /* invalid signatures were refused */
     assert_true(s->ok_replies > 0 && s->timeouts > 0 && s->refused > 0);
     assert_true(s->resubmitted > 0 && s->committed > 0);
+    /* the validator set changed under faults and adversaries: joins, then retirements */
+    print_message("reconfig on %" PRIu64 " seeds: %" PRIu64 " joins, %" PRIu64 " leaves\n",
+                  s->reconfig, s->joins, s->leaves);
+    assert_true(s->reconfig > 0 && s->joins > 0 && s->leaves > 0);
 #if !defined(__SANITIZE_ADDRESS__)
     static const size_t sizes[] = {4, 5, 6, 7, 10};
     for (size_t i = 0; i < 5; i++)
