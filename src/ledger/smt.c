@@ -526,3 +526,84 @@ void kq_smt_foreach(const struct kq_smt *t, const kq_hash *from, kq_smt_visit_fn
             stack[top++] = (struct walk_item){n->child[0], it.depth + 1, it.tight};
     }
 }
+
+/* --- Differences between two versions: walks both trees together and skips every subtree they
+ * share (same node, or same hash), so the cost is about (changes x depth), not the state's size. */
+
+struct diff_item {
+    const struct smt_node *a, *b; /* subtrees at the same position, at depth `depth` */
+    unsigned depth;
+};
+
+/* Reports every leaf of n as added (from b) or removed (from a), in path order. */
+static bool diff_all(const struct smt_node *n, bool removed, kq_smt_visit_fn fn, void *ctx)
+{
+    const struct smt_node *stack[KQ_SMT_DEPTH + 2];
+    size_t top = 0;
+    if (n != NULL)
+        stack[top++] = n;
+    while (top > 0) {
+        const struct smt_node *x = stack[--top];
+        if (x->leaf) {
+            const uint8_t *v = removed ? NULL : x->data + x->key_len;
+            if (!fn(ctx, &x->path, x->data, x->key_len, v, removed ? 0 : x->value_len))
+                return false;
+            continue;
+        }
+        KQ_ASSERT(top + 2 <= KQ_SMT_DEPTH + 2);
+        if (x->child[1] != NULL)
+            stack[top++] = x->child[1];
+        if (x->child[0] != NULL)
+            stack[top++] = x->child[0];
+    }
+    return true;
+}
+
+/* The child of n on `side` at depth d, a leaf standing for its own subtree at every depth. */
+static const struct smt_node *diff_child(const struct smt_node *n, unsigned side, unsigned d)
+{
+    if (n == NULL)
+        return NULL;
+    if (!n->leaf)
+        return n->child[side];
+    return path_bit(&n->path, d) == side ? n : NULL;
+}
+
+/* Both leaves: the same key changed value, or one key left and another came. */
+static bool diff_leaves(const struct smt_node *a, const struct smt_node *b, kq_smt_visit_fn fn,
+                        void *ctx)
+{
+    if (kq_hash_eq(&a->path, &b->path))
+        return kq_hash_eq(&a->value_hash, &b->value_hash) ||
+               fn(ctx, &b->path, b->data, b->key_len, b->data + b->key_len, b->value_len);
+    bool a_first = memcmp(a->path.b, b->path.b, KQ_HASH_BYTES) < 0;
+    const struct smt_node *first = a_first ? a : b, *second = a_first ? b : a;
+    return diff_all(first, first == a, fn, ctx) && diff_all(second, second == a, fn, ctx);
+}
+
+bool kq_smt_diff(const struct kq_smt *a, const struct kq_smt *b, kq_smt_visit_fn fn, void *ctx)
+{
+    struct diff_item stack[2 * (KQ_SMT_DEPTH + 2)];
+    size_t top = 0;
+    KQ_ASSERT(a != NULL && b != NULL && fn != NULL);
+    stack[top++] = (struct diff_item){a->root, b->root, 0};
+    while (top > 0) {
+        struct diff_item it = stack[--top];
+        if (it.a == it.b || kq_hash_eq(node_hash(it.a), node_hash(it.b)))
+            continue; /* shared (or equal) subtree: no change below */
+        bool ok = true;
+        if (it.a == NULL || it.b == NULL)
+            ok = diff_all(it.a != NULL ? it.a : it.b, it.a != NULL, fn, ctx);
+        else if (it.a->leaf && it.b->leaf)
+            ok = diff_leaves(it.a, it.b, fn, ctx);
+        else { /* at least one internal node: go down one level, a leaf following its path */
+            KQ_ASSERT(it.depth < KQ_SMT_DEPTH && top + 2 <= 2 * (KQ_SMT_DEPTH + 2));
+            for (unsigned side = 2; side-- > 0;)
+                stack[top++] = (struct diff_item){diff_child(it.a, side, it.depth),
+                                                  diff_child(it.b, side, it.depth), it.depth + 1};
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}

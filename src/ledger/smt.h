@@ -79,4 +79,10 @@ typedef bool (*kq_smt_visit_fn)(void *ctx, const kq_hash *path, const uint8_t *k
  * the last one visited pages through the state (state sync, persistence). */
 void kq_smt_foreach(const struct kq_smt *t, const kq_hash *from, kq_smt_visit_fn fn, void *ctx);
 
+/* Calls fn once for every key whose value differs between a and b, in increasing path order:
+ * with b's value for a key set or changed in b, with value NULL (and value_len 0) for a key of a
+ * that b lacks (key points into a). Subtrees the two versions share are skipped, so the cost is
+ * about (changes x depth) when b was derived from a. Returns false iff fn stopped the walk. */
+bool kq_smt_diff(const struct kq_smt *a, const struct kq_smt *b, kq_smt_visit_fn fn, void *ctx);
+
 #endif

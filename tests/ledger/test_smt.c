@@ -1,7 +1,8 @@
 /* Tests for src/ledger/hash and src/ledger/smt: the tagged hash against raw SHA-256, tree roots
  * against a naive reference written here from the definition (docs/ledger-state.md), proofs of
  * inclusion and absence with every byte tampered, persistence of old versions, deletion, limits,
- * 10^5 random updates against a plain array, and iteration in path order with paging. */
+ * 10^5 random updates against a plain array, iteration in path order with paging, and the
+ * differences between versions against a naive merge. */
 #include "../test_util.h"
 
 #include "base/buf.h"
@@ -667,6 +668,148 @@ static void test_foreach(void **state)
     kq_smt_unref(t);
 }
 
+
+/* --- kq_smt_diff against a naive merge of both versions' pairs. */
+
+struct pairs {
+    size_t n;
+    kq_hash path[400];
+    uint8_t key[400][8];
+    uint8_t value[400][8];
+    size_t value_len[400];
+    bool removed[400];
+};
+
+static bool pairs_fn(void *ctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len)
+{
+    struct pairs *p = ctx;
+    assert_true(p->n < 400 && key_len <= 8 && value_len <= 8);
+    p->path[p->n] = *path;
+    memcpy(p->key[p->n], key, key_len);
+    if (value != NULL)
+        memcpy(p->value[p->n], value, value_len);
+    p->value_len[p->n] = value_len;
+    p->removed[p->n] = value == NULL;
+    p->n++;
+    return true;
+}
+
+static bool stop_fn(void *ctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                    const uint8_t *value, size_t value_len)
+{
+    (void)path, (void)key, (void)key_len, (void)value, (void)value_len;
+    size_t *calls = ctx;
+    return ++*calls < 2;
+}
+
+static void naive_diff(const struct kq_smt *a, const struct kq_smt *b, struct pairs *out)
+{
+    static struct pairs pa, pb;
+    memset(&pa, 0, sizeof pa);
+    memset(&pb, 0, sizeof pb);
+    memset(out, 0, sizeof *out);
+    kq_smt_foreach(a, NULL, pairs_fn, &pa);
+    kq_smt_foreach(b, NULL, pairs_fn, &pb);
+    size_t i = 0, j = 0;
+    while (i < pa.n || j < pb.n) {
+        int c = i == pa.n ? 1 : j == pb.n ? -1 : memcmp(pa.path[i].b, pb.path[j].b, 32);
+        if (c < 0) { /* removed */
+            (void)pairs_fn(out, &pa.path[i], pa.key[i], 8, NULL, 0);
+            i++;
+        } else if (c > 0) {
+            (void)pairs_fn(out, &pb.path[j], pb.key[j], 8, pb.value[j], pb.value_len[j]);
+            j++;
+        } else {
+            if (pa.value_len[i] != pb.value_len[j] ||
+                memcmp(pa.value[i], pb.value[j], pa.value_len[i]) != 0)
+                (void)pairs_fn(out, &pb.path[j], pb.key[j], 8, pb.value[j], pb.value_len[j]);
+            i++, j++;
+        }
+    }
+}
+
+static struct kq_smt *set_u64(struct kq_smt *t, uint64_t k, uint64_t v, bool del)
+{
+    uint8_t key[8], val[8];
+    struct kq_smt *next = NULL;
+    for (int i = 0; i < 8; i++) {
+        key[i] = (uint8_t)(k >> (8 * i));
+        val[i] = (uint8_t)(v >> (8 * i));
+    }
+    assert_int_equal(kq_smt_set(t, key, 8, del ? NULL : val, del ? 0 : 8, &next), KQ_OK);
+    kq_smt_unref(t);
+    return next;
+}
+
+static void test_diff(void **state)
+{
+    (void)state;
+    static struct pairs got, want;
+    uint64_t rng = 0x243f6a8885a308d3ULL;
+    for (int round = 0; round < 20; round++) {
+        struct kq_smt *a = kq_smt_new();
+        for (uint64_t k = 0; k < 150; k++)
+            a = set_u64(a, k, k * 7, false);
+        struct kq_smt *b = kq_smt_ref(a);
+        int ops = round * 3; /* from no change to about 60 */
+        for (int i = 0; i < ops; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            uint64_t k = (rng >> 33) % 250; /* present and absent keys */
+            b = set_u64(b, k, rng >> 40, (rng >> 20) % 3 == 0);
+        }
+        naive_diff(a, b, &want);
+        memset(&got, 0, sizeof got);
+        assert_true(kq_smt_diff(a, b, pairs_fn, &got));
+        assert_int_equal(got.n, want.n);
+        assert_memory_equal(got.path, want.path, got.n * sizeof(kq_hash));
+        assert_memory_equal(got.removed, want.removed, got.n * sizeof(bool));
+        for (size_t i = 0; i < got.n; i++) {
+            assert_memory_equal(got.key[i], want.key[i], 8);
+            if (!got.removed[i])
+                assert_memory_equal(got.value[i], want.value[i], 8);
+        }
+        /* applying the diff to a gives b's root */
+        struct kq_smt *c = kq_smt_ref(a);
+        for (size_t i = 0; i < got.n; i++) {
+            struct kq_smt *next = NULL;
+            assert_int_equal(kq_smt_set(c, got.key[i], 8, got.removed[i] ? NULL : got.value[i],
+                                        got.value_len[i], &next),
+                             KQ_OK);
+            kq_smt_unref(c);
+            c = next;
+        }
+        kq_hash rb, rc;
+        kq_smt_root(b, &rb);
+        kq_smt_root(c, &rc);
+        assert_memory_equal(rb.b, rc.b, 32);
+        kq_smt_unref(c);
+        kq_smt_unref(a);
+        kq_smt_unref(b);
+    }
+    /* equal contents built apart share no node and still give no difference; a stop returns
+     * false; from and to the empty tree every key is reported */
+    struct kq_smt *x = kq_smt_new(), *y = kq_smt_new(), *e = kq_smt_new();
+    for (uint64_t k = 0; k < 40; k++) {
+        x = set_u64(x, k, k, false);
+        y = set_u64(y, 39 - k, 39 - k, false);
+    }
+    memset(&got, 0, sizeof got);
+    assert_true(kq_smt_diff(x, y, pairs_fn, &got));
+    assert_int_equal(got.n, 0);
+    size_t calls = 0;
+    assert_false(kq_smt_diff(e, x, stop_fn, &calls));
+    assert_int_equal(calls, 2);
+    memset(&got, 0, sizeof got);
+    assert_true(kq_smt_diff(x, e, pairs_fn, &got));
+    assert_int_equal(got.n, 40);
+    for (size_t i = 0; i < got.n; i++)
+        assert_true(got.removed[i]);
+    kq_smt_unref(x);
+    kq_smt_unref(y);
+    kq_smt_unref(e);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -687,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_prove_room),
         cmocka_unit_test(test_random_updates),
         cmocka_unit_test(test_foreach),
+        cmocka_unit_test(test_diff),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
