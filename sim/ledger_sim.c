@@ -282,8 +282,11 @@ static enum kq_err make_genesis(struct world *w)
     KQ_GUARD(kq_genesis_chain_id(g, &w->chain_id));
     KQ_GUARD(kq_ledger_genesis_valset(g, w->vs));
     kq_ledger_state_app_init(&w->app, &w->app_ctx, g);
-    w->broken_app = (struct kq_ledger_app){
-        w, broken_genesis, broken_check, broken_apply, broken_release, NULL, NULL};
+    w->broken_app = (struct kq_ledger_app){.ctx = w,
+                                           .genesis = broken_genesis,
+                                           .check_tx = broken_check,
+                                           .apply_block = broken_apply,
+                                           .release = broken_release}; /* not stored: replays */
     return KQ_OK;
 }
 
@@ -938,12 +941,26 @@ static enum kq_sim_verdict intercept(void *ctx, struct kq_sim *sim, struct kq_si
 
 /* ---- the schedule ---- */
 
+/* The long-down fault: the last honest validator stays down most of the faulty phase, so it
+ * comes back far behind and must state-sync (no draw: the other faults stay as the seed has
+ * them). */
+static enum kq_err plan_long_down(struct world *w)
+{
+    uint32_t x = (uint32_t)w->p->validators;
+    while (x > 1 && w->byz[x])
+        x--;
+    if (!w->p->long_down || w->byz[x])
+        return KQ_OK;
+    return kq_sim_crash_at(w->sim, 150, x, w->p->fault_ms - 300);
+}
+
 static enum kq_err plan_faults(struct world *w)
 {
     uint64_t end = w->p->fault_ms;
     uint32_t side[KQ_LSIM_MAX_VALIDATORS];
     for (uint64_t at = 150; w->p->brk == KQ_LSIM_BREAK_FORGET_SAFETY && at < end; at += 150)
         KQ_GUARD(kq_sim_crash_at(w->sim, at + draw(w, 0, 100), 1, draw(w, 1, 20)));
+    KQ_GUARD(plan_long_down(w));
     if (!w->p->faults)
         return KQ_OK;
     for (uint64_t k = draw(w, 0, 3); k > 0; k--) { /* partitions of any proper subset */
@@ -1212,10 +1229,16 @@ static enum kq_err final_checks(struct world *w)
     check_live(w);
     for (uint32_t i = 0; i < w->n_reqs && !kq_sim_failed(w->sim); i++)
         check_reply(w, i);
-    for (uint32_t i = 1; i <= w->n; i++)
-        if (!w->byz[i] && kq_sim_running(w->sim, i) &&
-            (best == 0 || kq_replica_height(core_of(w, i)) > kq_replica_height(core_of(w, best))))
+    for (uint32_t i = 1; i <= w->n; i++) {
+        if (w->byz[i] || !kq_sim_running(w->sim, i))
+            continue;
+        if (kq_replica_first_block(core_of(w, i)) > 1) { /* state-synced: no chain to replay */
+            w->r->state_synced++;
+            continue;
+        }
+        if (best == 0 || kq_replica_height(core_of(w, i)) > kq_replica_height(core_of(w, best)))
             best = i;
+    }
     if (kq_sim_failed(w->sim) || best == 0)
         return KQ_OK;
     return check_replay(w, best);
@@ -1366,6 +1389,10 @@ void kq_lsim_params_for_seed(uint64_t seed, struct kq_lsim_params *p)
     p->txs = 16;
     p->fault_ms = 3000;
     p->quiet_ms = 15000;
+    /* a quorum stays up without the long-down validator (at most f - 1 Byzantine ones), and
+     * blocks come fast enough (no idling, no network faults) to leave it far behind */
+    p->long_down = !p->faults && !p->reconfig && p->empty_block_ms == 0 && p->byzantine + 1 <= f;
+    p->fault_ms = p->long_down ? 12000 : p->fault_ms;
 }
 
 const char *kq_lsim_adversary_name(enum kq_lsim_adversary a)
@@ -1413,10 +1440,10 @@ void kq_lsim_replay_command(char *buf, size_t cap, const char *prog, const struc
         snprintf(args, sizeof args,
                  "--core ledger --nodes %zu --byzantine %zu --adversary %s --faults %d "
                  "--ed25519 %d --txs %zu --ms %" PRIu64 " --quiet-ms %" PRIu64
-                 " --empty-block-ms %" PRIu64 " --reconfig %d",
+                 " --empty-block-ms %" PRIu64 " --reconfig %d --long-down %d",
                  p->validators, p->byzantine, kq_lsim_adversary_name(p->adversary),
                  p->faults ? 1 : 0, p->real_crypto ? 1 : 0, p->txs, p->fault_ms, p->quiet_ms,
-                 p->empty_block_ms, p->reconfig ? 1 : 0);
+                 p->empty_block_ms, p->reconfig ? 1 : 0, p->long_down ? 1 : 0);
     kq_sim_replay_format(buf, cap, prog != NULL ? prog : "build/kq_sim", p->seed, args);
 }
 

@@ -54,6 +54,9 @@ struct kq_lsim_params {
      * validator (membership update) and, once that committed, retires an honest validator, so
      * the set changes twice under the adversary and the faults. */
     bool reconfig;
+    bool long_down; /* the last honest validator is down from 150 ms to fault_ms - 150 ms, long
+                       enough (fault_ms 12000, no idling, no network faults) to fall more than
+                       KQ_LEDGER_STATE_SYNC_LAG blocks behind: it returns by state sync */
     enum kq_lsim_break brk;
     FILE *trace; /* verbose trace, or NULL */
 };
@@ -69,12 +72,15 @@ struct kq_lsim_result {
     uint64_t replies[4];    /* OK (committed or accepted), TIMEOUT, NET/BUSY, other refusals */
     uint64_t equivocations, double_votes, bad_sigs, forged, replayed;
     uint64_t joins, leaves; /* committed validator-set changes (reconfig) */
+    uint64_t state_synced;  /* honest nodes that hold no block 1 at the end (they state-synced) */
     struct kq_sim_stats stats;
 };
 
 /* The parameters seed N runs with: validators 4, 5, 6, 7 or 10; an adversary with 1..f
  * Byzantine validators on most seeds; faults on 3 of 4; real Ed25519 on every 10th; idle
- * heights (empty_block_ms 1000) on half; validator-set changes (reconfig) on 1 of 4. */
+ * heights (empty_block_ms 1000) on half; validator-set changes (reconfig) on 1 of 4;
+ * a long-down validator (fault_ms 12000) on the seeds without faults, idling or reconfig where
+ * a quorum stays up without it (7 of seeds 1..250). */
 void kq_lsim_params_for_seed(uint64_t seed, struct kq_lsim_params *p);
 
 /* Runs one seed and fills *r. KQ_ERR_INVALID_ARG for parameters out of range, KQ_ERR_NOMEM,

@@ -34,7 +34,8 @@ enum {
     SET_MS = 64,
     SET_QUIET = 128,
     SET_IDLE = 256,
-    SET_RECONFIG = 512
+    SET_RECONFIG = 512,
+    SET_LONG_DOWN = 1024
 };
 
 static int usage(const char *prog)
@@ -45,7 +46,8 @@ static int usage(const char *prog)
         "       [--scenario lossy|partition|crash|chaos] [-v]\n"
         "       %s --core ledger (--seed N | --seeds N [--first S] [--keep-going]) [--nodes K]\n"
         "       [--byzantine B] [--adversary A] [--faults 0|1] [--ed25519 0|1] [--txs X]\n"
-        "       [--ms T] [--quiet-ms Q] [--empty-block-ms I] [--reconfig 0|1] [-v]\n"
+        "       [--ms T] [--quiet-ms Q] [--empty-block-ms I] [--reconfig 0|1]"
+        " [--long-down 0|1] [-v]\n"
         "  --nodes K     heartbeat: 2..%d nodes (default %d); ledger: %d..%d validators\n"
         "  --ms T        simulated milliseconds (heartbeat, default %d); ledger: faulty phase\n"
         "  --steps S     heartbeat: stop after S core steps (default: no limit)\n"
@@ -95,6 +97,9 @@ static int numeric_ledger(struct opts *o, const char *a, uint64_t n)
     } else if (strcmp(a, "--reconfig") == 0) {
         o->lg.reconfig = n != 0;
         o->set |= SET_RECONFIG;
+    } else if (strcmp(a, "--long-down") == 0) {
+        o->lg.long_down = n != 0;
+        o->set |= SET_LONG_DOWN;
     } else {
         return -1;
     }
@@ -204,6 +209,7 @@ static int run_ledger_one(const char *prog, const struct opts *o)
     p.quiet_ms = o->set & SET_QUIET ? o->lg.quiet_ms : p.quiet_ms;
     p.empty_block_ms = o->set & SET_IDLE ? o->lg.empty_block_ms : p.empty_block_ms;
     p.reconfig = o->set & SET_RECONFIG ? o->lg.reconfig : p.reconfig;
+    p.long_down = o->set & SET_LONG_DOWN ? o->lg.long_down : p.long_down;
     p.trace = o->verbose ? stdout : NULL;
     enum kq_err err = kq_lsim_run(&p, &r);
     if (err != KQ_OK) {
@@ -212,12 +218,12 @@ static int run_ledger_one(const char *prog, const struct opts *o)
     }
     printf("seed %" PRIu64
            " ledger: %zu validators, %zu byzantine (%s), faults %s, %s, idle %" PRIu64
-           " ms: %s at %" PRIu64 "ms, height %" PRIu64 ", %" PRIu64
-           " txs committed, trace %016" PRIx64 "\n",
+           " ms: %s at %" PRIu64 "ms, height %" PRIu64 ", %" PRIu64 " txs committed, %" PRIu64
+           " state-synced, trace %016" PRIx64 "\n",
            p.seed, p.validators, p.byzantine, kq_lsim_adversary_name(p.adversary),
            p.faults ? "on" : "off", p.real_crypto ? "ed25519" : "stand-in signatures",
            p.empty_block_ms, r.ok ? "ok" : "FAILED", r.end_ms, r.height, r.txs_committed,
-           r.trace_hash);
+           r.state_synced, r.trace_hash);
     printf("  steps %" PRIu64 " (rejected %" PRIu64 "), messages %" PRIu64 " lost %" PRIu64
            " duplicated %" PRIu64 " cut off %" PRIu64 "; crashes %" PRIu64 ", writes lost %" PRIu64
            "\n",

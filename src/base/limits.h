@@ -58,9 +58,9 @@ _Static_assert(KQ_DKG_MAX_PARTICIPANTS <= KQ_MAX_PARTICIPANTS, "a DKG committee 
  * as used), and the bytes of one record's value (as the runtime's store). */
 #define KQ_SIM_MAX_RECORDS      (1u << 20)
 #define KQ_SIM_MAX_RECORD_BYTES KQ_STORE_MAX_VALUE_BYTES
-/* Writes issued but not yet durable on one simulated disk (write-back drains them): 256 steps of
- * KQ_CORE_MAX_ACTIONS writes each, a write-back period of a busy ledger node. */
-#define KQ_SIM_MAX_PENDING_WRITES 65536
+/* Writes issued but not yet durable on one simulated disk (write-back drains them): 128 steps of
+ * KQ_CORE_MAX_ACTIONS (8192) writes each, a write-back period of a busy ledger node. */
+#define KQ_SIM_MAX_PENDING_WRITES (1u << 20)
 /* Partitions and link cuts one simulation may schedule. */
 #define KQ_SIM_MAX_FAULTS 256
 _Static_assert(KQ_MAX_NODES >= 2 && KQ_MAX_NODES <= 65536, "a few peers, small tables");
@@ -245,6 +245,22 @@ _Static_assert(KQ_LEDGER_CLIENT_ID_MAX_BYTES + 8 <= KQ_LEDGER_MAX_KEY_BYTES,
 /* Committed blocks a replica holds in memory to replay and to serve block sync (no pruning or
  * snapshots yet). */
 #define KQ_LEDGER_MAX_CHAIN_BLOCKS 65536
+/* A block's state changes, written as records in the step that commits it (atomic with the block):
+ * changed keys, and bytes of those records' values (2 + key + value each). A block past either is
+ * invalid, so its proposer leaves txs out until it fits. */
+#define KQ_LEDGER_MAX_BLOCK_DIFF_KEYS  2048
+#define KQ_LEDGER_MAX_BLOCK_DIFF_BYTES (3u * 1024 * 1024)
+/* State sync: a replica that learns it is more than this many blocks behind a peer asks it for a
+ * snapshot (its committed state) instead of one block per round trip. */
+#define KQ_LEDGER_STATE_SYNC_LAG 64
+/* Bytes of (key, value) pairs in one state chunk (past this the chunk ends; one pair always fits).
+ */
+#define KQ_LEDGER_SYNC_CHUNK_BYTES (1024u * 1024)
+/* Snapshots a replica serves at once: each keeps one state version alive until evicted. */
+#define KQ_LEDGER_SYNC_MAX_SNAPSHOTS 4
+/* Chunks one snapshot may take (a peer sending empty or tiny chunks cannot keep a replica busy):
+ * every key in chunks of one pair, and some. */
+#define KQ_LEDGER_SYNC_MAX_CHUNKS (KQ_LEDGER_SMT_MAX_KEYS + 16u)
 /* Proposer schedule: the snapshot lag k, the window W of certificates counted, and the clamp of a
  * validator's weight (floor >= 1 keeps everyone in the schedule; the cap bounds its length). */
 #define KQ_LEDGER_SCHEDULE_LAG    2
@@ -258,6 +274,11 @@ _Static_assert(KQ_LEDGER_MAX_BLOCK_TX_BYTES + 4u * KQ_LEDGER_MAX_BLOCK_TXS +
                    KQ_MAX_FRAME_PAYLOAD,
                "a proposal with a full block and certificate fits one frame");
 _Static_assert(KQ_LEDGER_TX_MAX_BYTES <= KQ_LEDGER_MAX_BLOCK_TX_BYTES, "a largest tx fits a block");
+/* The blocks before a snapshot's tip whose header and last commit travel with it (the proposer
+ * schedule reads their hashes and signers). */
+#define KQ_LEDGER_SYNC_WINDOW (KQ_LEDGER_SCHEDULE_LAG + KQ_LEDGER_SCHEDULE_WINDOW)
+_Static_assert(KQ_LEDGER_SYNC_WINDOW < KQ_LEDGER_STATE_SYNC_LAG,
+               "a snapshot skips more than its window");
 _Static_assert(KQ_LEDGER_WEIGHT_FLOOR >= 1 && KQ_LEDGER_WEIGHT_FLOOR <= KQ_LEDGER_WEIGHT_CAP,
                "every validator keeps a slot");
 _Static_assert(KQ_LEDGER_SCHEDULE_WINDOW <= 64, "participation fits a u64 bitmap per validator");

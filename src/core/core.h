@@ -13,8 +13,9 @@
 #include "base/limits.h"
 
 /* Actions one step may emit, and the bytes their payloads may take in all. A core that needs more
- * in one step has a bug (the step fails with KQ_ERR_OVERFLOW and the driver asserts). */
-#define KQ_CORE_MAX_ACTIONS  256
+ * in one step has a bug (the step fails with KQ_ERR_OVERFLOW and the driver asserts). The ledger
+ * needs the most: a commit writes a record per changed state key and answers every waiter. */
+#define KQ_CORE_MAX_ACTIONS  8192
 #define KQ_CORE_ACTION_ARENA (8 * 1024 * 1024)
 /* Persisted record keys ("hb/incarnation"): short names, not data. */
 #define KQ_CORE_MAX_RECORD_KEY 192

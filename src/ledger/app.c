@@ -3,6 +3,7 @@
  * scratch arrays, freed before returning. */
 #include "ledger/app.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +149,49 @@ static bool app_is_node(void *ctx, const void *state, uint32_t id)
            kq_smt_get(state, (const uint8_t *)key, len, &value, &value_len) == KQ_OK;
 }
 
+static bool app_diff(void *ctx, const void *pre, const void *post, kq_ledger_pair_fn fn, void *fctx)
+{
+    (void)ctx;
+    return kq_smt_diff(pre, post, fn, fctx);
+}
+
+static void app_foreach(void *ctx, const void *state, const kq_hash *from, kq_ledger_pair_fn fn,
+                        void *fctx)
+{
+    (void)ctx;
+    kq_smt_foreach(state, from, fn, fctx);
+}
+
+static enum kq_err app_load(void *ctx, void **state, const uint8_t *key, size_t key_len,
+                            const uint8_t *value, size_t value_len)
+{
+    (void)ctx;
+    struct kq_smt *cur = *state, *fresh = NULL, *next = NULL;
+    if (cur == NULL) {
+        fresh = kq_smt_new();
+        KQ_ENSURE(fresh != NULL, KQ_ERR_NOMEM);
+    }
+    enum kq_err err = kq_smt_set(cur != NULL ? cur : fresh, key, key_len,
+                                 value != NULL ? value : (const uint8_t *)"", value_len, &next);
+    kq_smt_unref(fresh);
+    KQ_GUARD(err);
+    kq_smt_unref(cur);
+    *state = next;
+    return KQ_OK;
+}
+
+static void app_root(void *ctx, const void *state, kq_hash *root)
+{
+    (void)ctx;
+    kq_smt_root(state, root);
+}
+
+static void *app_retain(void *ctx, const void *state)
+{
+    (void)ctx;
+    return kq_smt_ref((struct kq_smt *)(uintptr_t)state);
+}
+
 void kq_ledger_state_app_init(struct kq_ledger_app *app, struct kq_ledger_state_app *ctx,
                               const struct kq_genesis *genesis)
 {
@@ -159,7 +203,13 @@ void kq_ledger_state_app_init(struct kq_ledger_app *app, struct kq_ledger_state_
                                   .apply_block = app_apply_block,
                                   .release = app_release,
                                   .valset = app_valset,
-                                  .is_node = app_is_node};
+                                  .is_node = app_is_node,
+
+                                  .diff = app_diff,
+                                  .foreach = app_foreach,
+                                  .load = app_load,
+                                  .root = app_root,
+                                  .retain = app_retain};
 }
 
 enum kq_err kq_ledger_genesis_valset(const struct kq_genesis *g, struct kq_valset *vs)

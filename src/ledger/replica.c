@@ -19,7 +19,7 @@
 #define NROUNDS      KQ_LEDGER_ROUND_WINDOW
 #define RP_MAX_PEERS (KQ_MAX_NODES - 1)
 #define OUTBOX       16
-#define N_TIMERS     8
+#define N_TIMERS     9
 /* Rules fired by one event: each fires at most once per round step, and a commit ends the loop. */
 #define MAX_PROGRESS 64
 /* version, height, round, step, locked round, locked hash, proposed round, two optional votes */
@@ -27,6 +27,17 @@
 
 KQ_STATIC_ASSERT(MAXV % 8 == 0, "signer bitmaps are whole bytes");
 KQ_STATIC_ASSERT(sizeof(KQ_REPLICA_BLOCK_PREFIX) + 20 <= KQ_CORE_MAX_RECORD_KEY, "key fits");
+KQ_STATIC_ASSERT(sizeof(KQ_REPLICA_STATE_PREFIX) + 2 * KQ_HASH_BYTES <= KQ_CORE_MAX_RECORD_KEY,
+                 "a state record's key fits");
+/* A commit step: the diff's records, and room left for the block, safety, status, timers and
+ * replies to waiting requests (the diff's bytes, with the block record, within the arena). */
+KQ_STATIC_ASSERT(
+    KQ_LEDGER_MAX_BLOCK_DIFF_KEYS + KQ_LEDGER_MAX_WAITING_REQUESTS + 64 <= KQ_CORE_MAX_ACTIONS,
+    "a commit or snapshot step: the diff's records, a reply per waiting request, the rest");
+KQ_STATIC_ASSERT(KQ_LEDGER_MAX_BLOCK_DIFF_BYTES + KQ_BLOCK_RESP_MAX_BYTES +
+                         (size_t)KQ_LEDGER_MAX_WAITING_REQUESTS * KQ_LEDGER_REPLY_BYTES + 65536 <=
+                     KQ_CORE_ACTION_ARENA,
+                 "a block's record and diff fit the step's arena");
 
 enum rp_step { STEP_NEW_HEIGHT = 0, STEP_PROPOSE = 1, STEP_PREVOTE = 2, STEP_PRECOMMIT = 3 };
 
@@ -67,6 +78,27 @@ struct rp_vchange { /* block `height` named a new validator set, in force from h
     uint64_t height;
     uint32_t n;
     struct kq_validator *v; /* n validators, sorted (owned) */
+};
+
+struct rp_serve {    /* a snapshot this replica serves (state sync) */
+    uint64_t height; /* 0: free */
+    void *state;     /* the state at height, kept referenced while served (owned) */
+    uint64_t used;   /* last use, for eviction */
+};
+
+struct rp_snap { /* the snapshot this replica fetches (state sync) */
+    bool active;
+    bool progress; /* a valid answer since the timer was armed */
+    uint32_t peer;
+    uint64_t height; /* 0: head not received yet */
+    uint8_t *rec;    /* block response of `height` (owned) */
+    size_t rec_len;
+    kq_hash state_root;
+    uint32_t n; /* window blocks height - n .. height - 1 */
+    struct rp_block meta[KQ_LEDGER_SYNC_WINDOW];
+    void *state; /* built from the chunks (owned) */
+    kq_hash cursor;
+    uint64_t chunks;
 };
 
 struct rp_tx {
@@ -154,6 +186,20 @@ struct rp_state {
     size_t pool_n, pool_bytes;
     struct rp_waiter *waiters;
     size_t n_waiters;
+    /* the state's records (an app with persistence): */
+    bool state_stored;     /* the store's state records are app_state at chain_len */
+    bool has_state_height; /* RESTORE met KQ_REPLICA_STATE_HEIGHT */
+    uint64_t state_height; /* its value */
+    void *restored_state;  /* built from the restored state records (owned) */
+    /* state sync: */
+    uint64_t chain_base; /* blocks 1..chain_base are not held (rec NULL) */
+    uint64_t meta_base;  /* blocks 1..meta_base: not even their hash and signers */
+    bool has_sync_base;  /* RESTORE met KQ_REPLICA_SYNC_BASE: chain_base, meta_base, base_meta */
+    struct rp_block base_meta[KQ_LEDGER_SYNC_WINDOW];
+    struct rp_serve serving[KQ_LEDGER_SYNC_MAX_SNAPSHOTS];
+    uint64_t serve_clock;
+    struct rp_snap snap;
+    uint32_t snap_skip; /* block requests to make before trying a snapshot again */
 };
 
 static struct rp_state *state_of(void *state)
@@ -618,6 +664,113 @@ static bool header_ok(const struct rp_state *st, const struct kq_block *b)
     return kq_block_tx_root(b, &root) == KQ_OK && kq_hash_eq(&root, &h->tx_root);
 }
 
+/* ---- the state's records (docs/ledger-state.md "Storage") ---- */
+
+static bool persists_state(const struct rp_state *st)
+{
+    const struct kq_ledger_app *a = st->cfg.app;
+    return a->diff != NULL && a->foreach != NULL && a->load != NULL && a->root != NULL &&
+           a->retain != NULL;
+}
+
+struct state_meter {
+    size_t keys, bytes;
+};
+
+static bool meter_fn(void *fctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len)
+{
+    (void)path, (void)key, (void)value;
+    struct state_meter *m = fctx;
+    m->keys++;
+    m->bytes += 2 + key_len + value_len;
+    return m->keys <= KQ_LEDGER_MAX_BLOCK_DIFF_KEYS && m->bytes <= KQ_LEDGER_MAX_BLOCK_DIFF_BYTES;
+}
+
+/* Whether the change pre -> post fits the records of one commit step (without persistence,
+ * always). NULL pre: all of post. */
+static bool diff_fits(const struct rp_state *st, const void *pre, const void *post)
+{
+    if (!persists_state(st))
+        return true;
+    struct state_meter m = {0, 0};
+    const struct kq_ledger_app *a = st->cfg.app;
+    if (pre != NULL)
+        return a->diff(a->ctx, pre, post, meter_fn, &m);
+    a->foreach (a->ctx, post, NULL, meter_fn, &m);
+    return m.keys <= KQ_LEDGER_MAX_BLOCK_DIFF_KEYS && m.bytes <= KQ_LEDGER_MAX_BLOCK_DIFF_BYTES;
+}
+
+static void state_key(const kq_hash *path, char key[KQ_CORE_MAX_RECORD_KEY])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t plen = strlen(KQ_REPLICA_STATE_PREFIX);
+    memcpy(key, KQ_REPLICA_STATE_PREFIX, plen);
+    for (size_t i = 0; i < KQ_HASH_BYTES; i++) {
+        key[plen + 2 * i] = hex[path->b[i] >> 4];
+        key[plen + 2 * i + 1] = hex[path->b[i] & 15];
+    }
+    key[plen + 2 * KQ_HASH_BYTES] = '\0';
+}
+
+struct state_writer {
+    struct kq_actions *out;
+    enum kq_err err;
+};
+
+/* One pair as a PERSIST (an ERASE when removed), unsynced: the step's block record is synced
+ * and the step's writes are one transaction. */
+static bool write_fn(void *fctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len)
+{
+    struct state_writer *w = fctx;
+    char rk[KQ_CORE_MAX_RECORD_KEY];
+    state_key(path, rk);
+    if (value == NULL) {
+        w->err = kq_actions_erase(w->out, rk);
+        return w->err == KQ_OK;
+    }
+    KQ_ASSERT(key_len >= 1 && key_len <= UINT16_MAX);
+    size_t n = 2 + key_len + value_len;
+    uint8_t *mem = malloc(n);
+    w->err = mem != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    if (w->err == KQ_OK) {
+        mem[0] = (uint8_t)(key_len >> 8);
+        mem[1] = (uint8_t)key_len;
+        memcpy(mem + 2, key, key_len);
+        if (value_len > 0)
+            memcpy(mem + 2 + key_len, value, value_len);
+        w->err = kq_actions_persist(w->out, rk, mem, n, false, 0);
+    }
+    free(mem);
+    return w->err == KQ_OK;
+}
+
+static enum kq_err persist_state_height(struct kq_actions *out, uint64_t height)
+{
+    uint8_t mem[8];
+    struct kq_buf w;
+    kq_buf_writer(&w, mem, sizeof mem);
+    put_ok(kq_buf_put_u64(&w, height));
+    return kq_actions_persist(out, KQ_REPLICA_STATE_HEIGHT, mem, sizeof mem, false, 0);
+}
+
+/* In the step that commits block `height` with state post: the records of the keys it changed
+ * (pre -> post) and the state height. pre NULL: every pair of post (the state written whole). */
+static enum kq_err store_state(struct rp_state *st, struct kq_actions *out, const void *pre,
+                               const void *post, uint64_t height)
+{
+    struct state_writer w = {out, KQ_OK};
+    const struct kq_ledger_app *a = st->cfg.app;
+    KQ_ASSERT(persists_state(st));
+    if (pre != NULL)
+        (void)a->diff(a->ctx, pre, post, write_fn, &w);
+    else
+        a->foreach (a->ctx, post, NULL, write_fn, &w);
+    KQ_GUARD(w.err);
+    return persist_state_height(out, height);
+}
+
 /* Whether b is a valid next block; if so *post and *results (owned by the caller) hold its
  * execution. Errors are the application's failures only. */
 static enum kq_err check_block(struct rp_state *st, const struct kq_block *b, bool *valid,
@@ -641,7 +794,7 @@ static enum kq_err check_block(struct rp_state *st, const struct kq_block *b, bo
     kq_hash next;
     err = next_valset_hash(st, p, &next);
     if (err != KQ_OK || !kq_hash_eq(&root, &b->header.state_root) ||
-        !kq_hash_eq(&next, &b->header.next_valset_hash)) {
+        !kq_hash_eq(&next, &b->header.next_valset_hash) || !diff_fits(st, st->app_state, p)) {
         st->cfg.app->release(st->cfg.app->ctx, p);
         free(res);
         return err == KQ_ERR_NOMEM ? err : KQ_OK; /* a state naming no valid set: invalid */
@@ -891,6 +1044,8 @@ static void reset_height(struct rp_state *st)
 }
 
 static enum kq_err maybe_sync(struct rp_state *st, struct kq_actions *out);
+static enum kq_err persist_change(struct rp_state *st, struct kq_actions *out,
+                                  const struct rp_vchange *c);
 
 /* Commits block b (raw bytes, certificate cert, execution post/results) at the height in
  * progress: one step persists the block record and the next height's safety record. */
@@ -908,6 +1063,8 @@ static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uin
     char key[KQ_CORE_MAX_RECORD_KEY];
     snprintf(key, sizeof key, "%s%020" PRIu64, KQ_REPLICA_BLOCK_PREFIX, st->height);
     enum kq_err err = kq_actions_persist(out, key, rec, cap, true, ++st->next_token);
+    if (err == KQ_OK && st->state_stored)
+        err = store_state(st, out, st->app_state, post, st->height);
     if (err == KQ_OK)
         err = kq_actions_status_data(out, KQ_STATUS_COMMITTED, st->self, st->height, hash->b,
                                      KQ_HASH_BYTES);
@@ -916,11 +1073,14 @@ static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uin
         return err;
     }
     uint64_t h = st->height;
+    size_t changes = st->n_changes;
     err = chain_append(st, rec, cap, b, hash, post);
     if (err != KQ_OK) {
         free(rec);
         return err;
     }
+    if (st->state_stored && st->n_changes > changes) /* with the block, for a restart */
+        KQ_GUARD(persist_change(st, out, &st->changes[st->n_changes - 1]));
     reset_height(st);
     for (uint32_t i = 0; i < b->n_txs; i++) {
         kq_hash id;
@@ -998,10 +1158,17 @@ static void note_ahead(struct rp_state *st, uint32_t peer, uint64_t height)
     }
 }
 
+static bool snapshot_wanted(const struct rp_state *st);
+static enum kq_err snapshot_start(struct rp_state *st, struct kq_actions *out);
+
 static enum kq_err maybe_sync(struct rp_state *st, struct kq_actions *out)
 {
-    if (st->sync_height <= st->height || st->sync_asked == st->height || st->sync_peer == 0)
+    if (st->sync_height <= st->height || st->sync_asked == st->height || st->sync_peer == 0 ||
+        st->snap.active)
         return KQ_OK;
+    if (snapshot_wanted(st)) /* far behind: the state at a peer's tip, not its blocks */
+        return snapshot_start(st, out);
+    st->snap_skip -= st->snap_skip > 0 ? 1 : 0;
     uint8_t mem[KQ_BLOCK_REQ_BYTES];
     struct kq_buf b;
     kq_buf_writer(&b, mem, sizeof mem);
@@ -1016,8 +1183,8 @@ static enum kq_err on_block_req(struct rp_state *st, uint32_t peer, const uint8_
 {
     uint64_t h;
     KQ_GUARD(kq_block_req_decode(&h, p, n));
-    if (h > st->chain_len)
-        return KQ_OK;
+    if (h > st->chain_len || h <= st->chain_base)
+        return KQ_OK; /* not held (below a state sync): the requester asks another peer */
     const struct rp_block *e = &st->chain[h - 1];
     return kq_actions_send(out, peer, KQ_FRAME_LEDGER_BLOCK, e->rec, e->rec_len);
 }
@@ -1054,6 +1221,551 @@ out:
     free(cert);
     free(b);
     return err;
+}
+
+/* ---- state sync (docs/ledger.md "State sync") ---- */
+
+/* Block requests made after a failed snapshot before another is tried (from the next peer). */
+#define SNAP_BACKOFF 4
+/* A window block as KQ_REPLICA_SYNC_BASE stores it: hash, time, signer count and ids. */
+#define META_BYTES      (KQ_HASH_BYTES + 8 + 2 + 4 * (size_t)MAXV)
+#define SYNC_BASE_BYTES (1 + 8 + 1 + KQ_LEDGER_SYNC_WINDOW * META_BYTES)
+KQ_STATIC_ASSERT(KQ_LEDGER_SYNC_WINDOW <= 255, "the window's length is a u8");
+
+static void meta_clear(struct rp_block *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].signers);
+        memset(&m[i], 0, sizeof m[i]);
+    }
+}
+
+static void snap_clear(struct rp_state *st)
+{
+    struct rp_snap *sn = &st->snap;
+    if (sn->state != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, sn->state);
+    free(sn->rec);
+    meta_clear(sn->meta, KQ_LEDGER_SYNC_WINDOW);
+    memset(sn, 0, sizeof *sn);
+}
+
+/* Gives the snapshot up: block sync goes on from the next peer, and a snapshot is tried again
+ * after SNAP_BACKOFF block requests. */
+static void snap_fail(struct rp_state *st)
+{
+    snap_clear(st);
+    st->snap_skip = SNAP_BACKOFF;
+    st->sync_asked = 0;
+    for (size_t i = 0; i < st->n_peers; i++)
+        if (st->peers[i] == st->sync_peer) {
+            st->sync_peer = st->peers[(i + 1) % st->n_peers];
+            break;
+        }
+}
+
+static bool snapshot_wanted(const struct rp_state *st)
+{
+    return persists_state(st) && !st->snap.active && st->snap_skip == 0 &&
+           st->sync_height > st->height + KQ_LEDGER_STATE_SYNC_LAG;
+}
+
+static enum kq_err snapshot_start(struct rp_state *st, struct kq_actions *out)
+{
+    uint8_t mem[KQ_SNAPSHOT_REQ_BYTES];
+    struct kq_buf b;
+    kq_buf_writer(&b, mem, sizeof mem);
+    put_ok(kq_snapshot_req_encode(0, &b));
+    KQ_GUARD(kq_actions_send(out, st->sync_peer, KQ_FRAME_LEDGER_SNAPSHOT_REQ, mem, sizeof mem));
+    snap_clear(st);
+    st->snap.active = true;
+    st->snap.peer = st->sync_peer;
+    return kq_actions_timer(out, KQ_REPLICA_TIMER_SNAPSHOT, st->cfg.sync_retry_ms);
+}
+
+static enum kq_err on_snapshot_timer(struct rp_state *st, struct kq_actions *out)
+{
+    if (!st->snap.active)
+        return KQ_OK;
+    if (st->snap.progress) {
+        st->snap.progress = false;
+        return kq_actions_timer(out, KQ_REPLICA_TIMER_SNAPSHOT, st->cfg.sync_retry_ms);
+    }
+    snap_fail(st);
+    return maybe_sync(st, out);
+}
+
+/* -- serving -- */
+
+/* The served snapshot of `height` (refreshed as recently used), or with create a new one of the
+ * current state replacing the least recently used; NULL if none. */
+static struct rp_serve *serve_slot(struct rp_state *st, uint64_t height, bool create)
+{
+    struct rp_serve *lru = &st->serving[0];
+    for (size_t i = 0; i < KQ_LEDGER_SYNC_MAX_SNAPSHOTS; i++) {
+        struct rp_serve *sv = &st->serving[i];
+        if (sv->height != 0 && sv->height == height) {
+            sv->used = ++st->serve_clock;
+            return sv;
+        }
+        if (sv->used < lru->used)
+            lru = sv;
+    }
+    if (!create)
+        return NULL;
+    KQ_ASSERT(height == st->chain_len);
+    if (lru->state != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, lru->state);
+    lru->state = st->cfg.app->retain(st->cfg.app->ctx, st->app_state);
+    lru->height = height;
+    lru->used = ++st->serve_clock;
+    return lru;
+}
+
+/* Block k's header (it leads the block's encoding) and its last commit re-encoded into
+ * cert_mem (KQ_CERT_MAX_BYTES; *cert_len 0 for block 1). */
+static enum kq_err window_entry(const struct rp_state *st, uint64_t k, struct kq_block *b,
+                                struct kq_cert *cert, const uint8_t **header, uint8_t *cert_mem,
+                                size_t *cert_len)
+{
+    const uint8_t *raw;
+    size_t raw_len;
+    const struct rp_block *e = &st->chain[k - 1];
+    KQ_ENSURE(e->rec != NULL, KQ_ERR_NOT_FOUND);
+    KQ_GUARD(kq_block_resp_decode(&raw, &raw_len, cert, e->rec, e->rec_len));
+    KQ_GUARD(kq_block_decode(b, raw, raw_len));
+    *header = raw;
+    *cert_len = 0;
+    if (!b->has_last_commit)
+        return KQ_OK;
+    struct kq_buf w;
+    kq_buf_writer(&w, cert_mem, KQ_CERT_MAX_BYTES);
+    KQ_GUARD(kq_cert_encode(&b->last_commit, &w));
+    *cert_len = kq_buf_len(&w);
+    return KQ_OK;
+}
+
+/* Answers with the committed tip's head, and keeps that state for the chunks. A replica whose
+ * window is not all its own (it state-synced less than a window ago) does not answer. */
+static enum kq_err on_snapshot_req(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n,
+                                   struct kq_actions *out)
+{
+    uint64_t want;
+    KQ_GUARD(kq_snapshot_req_decode(&want, p, n));
+    uint64_t h = st->chain_len;
+    uint32_t w = h - 1 < KQ_LEDGER_SYNC_WINDOW ? (uint32_t)(h - 1) : KQ_LEDGER_SYNC_WINDOW;
+    if (!persists_state(st) || want != 0 || h == 0 || h - w <= st->chain_base)
+        return KQ_OK;
+    struct kq_snapshot_head *hd = calloc(1, sizeof *hd);
+    struct kq_block *b = calloc(1, sizeof *b);
+    struct kq_cert *cert = calloc(1, sizeof *cert);
+    uint8_t *certs = malloc((size_t)KQ_LEDGER_SYNC_WINDOW * KQ_CERT_MAX_BYTES);
+    uint8_t *mem = malloc(KQ_SNAPSHOT_HEAD_MAX_BYTES);
+    enum kq_err err = KQ_ERR_NOMEM;
+    if (hd == NULL || b == NULL || cert == NULL || certs == NULL || mem == NULL)
+        goto out;
+    err = KQ_OK;
+    *hd = (struct kq_snapshot_head){
+        .height = h, .rec = st->chain[h - 1].rec, .rec_len = st->chain[h - 1].rec_len, .n = w};
+    for (uint32_t i = 0; i < w; i++) {
+        hd->certs[i] = certs + (size_t)i * KQ_CERT_MAX_BYTES;
+        KQ_TRY(window_entry(st, h - w + i, b, cert, &hd->headers[i],
+                            certs + (size_t)i * KQ_CERT_MAX_BYTES, &hd->cert_lens[i]));
+    }
+    struct kq_buf wb;
+    kq_buf_writer(&wb, mem, KQ_SNAPSHOT_HEAD_MAX_BYTES);
+    KQ_TRY(kq_snapshot_head_encode(hd, &wb));
+    (void)serve_slot(st, h, true);
+    KQ_TRY(kq_actions_send(out, peer, KQ_FRAME_LEDGER_SNAPSHOT, mem, kq_buf_len(&wb)));
+out:
+    free(hd);
+    free(b);
+    free(cert);
+    free(certs);
+    free(mem);
+    return err;
+}
+
+struct chunk_fill {
+    struct kq_buf w;
+    uint32_t n;
+    bool more;
+    kq_hash next;
+    enum kq_err err;
+};
+
+/* Adds pairs until the chunk holds KQ_LEDGER_SYNC_CHUNK_BYTES; the first pair left out is where
+ * the next chunk starts. */
+static bool chunk_fn(void *fctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len)
+{
+    struct chunk_fill *c = fctx;
+    if (kq_buf_len(&c->w) >= KQ_LEDGER_SYNC_CHUNK_BYTES) {
+        c->more = true;
+        c->next = *path;
+        return false;
+    }
+    c->err = kq_chunk_pair_put(key, key_len, value, value_len, &c->w);
+    c->n += c->err == KQ_OK ? 1 : 0;
+    return c->err == KQ_OK;
+}
+
+static enum kq_err on_chunk_req(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n,
+                                struct kq_actions *out)
+{
+    uint64_t h;
+    kq_hash from;
+    KQ_GUARD(kq_chunk_req_decode(&h, &from, p, n));
+    struct rp_serve *sv = persists_state(st) ? serve_slot(st, h, false) : NULL;
+    if (sv == NULL)
+        return KQ_OK; /* not served (evicted, or never): the fetcher gives up on this peer */
+    struct chunk_fill *c = calloc(1, sizeof *c);
+    uint8_t *pairs = malloc(KQ_LEDGER_SYNC_CHUNK_BYTES + KQ_CHUNK_PAIR_MAX_BYTES);
+    uint8_t *mem = malloc(KQ_CHUNK_MAX_BYTES);
+    enum kq_err err = KQ_ERR_NOMEM;
+    if (c == NULL || pairs == NULL || mem == NULL)
+        goto out;
+    kq_buf_writer(&c->w, pairs, KQ_LEDGER_SYNC_CHUNK_BYTES + KQ_CHUNK_PAIR_MAX_BYTES);
+    st->cfg.app->foreach (st->cfg.app->ctx, sv->state, &from, chunk_fn, c);
+    err = c->err;
+    struct kq_state_chunk ch = {.height = h,
+                                .from = from,
+                                .more = c->more,
+                                .next = c->next,
+                                .n = c->n,
+                                .pairs = pairs,
+                                .pairs_len = kq_buf_len(&c->w)};
+    struct kq_buf w;
+    kq_buf_writer(&w, mem, KQ_CHUNK_MAX_BYTES);
+    KQ_TRY(kq_state_chunk_encode(&ch, &w));
+    KQ_TRY(kq_actions_send(out, peer, KQ_FRAME_LEDGER_CHUNK, mem, kq_buf_len(&w)));
+out:
+    free(c);
+    free(pairs);
+    free(mem);
+    return err;
+}
+
+/* -- fetching -- */
+
+/* The ids in a certificate (the schedule counts those still validators), into m->signers. */
+static enum kq_err signers_of(const struct kq_cert *c, struct rp_block *m)
+{
+    m->signers = malloc((c->count > 0 ? c->count : 1) * sizeof *m->signers);
+    KQ_ENSURE(m->signers != NULL, KQ_ERR_NOMEM);
+    for (uint32_t i = 0; i < c->count; i++)
+        m->signers[i] = c->sigs[i].validator;
+    m->n_signers = c->count;
+    return KQ_OK;
+}
+
+/* The window blocks chain to the tip by parent hashes and carry the last commits their headers
+ * name; their hashes and signers go to snap.meta. */
+static enum kq_err verify_window(struct rp_state *st, const struct kq_snapshot_head *hd,
+                                 const struct kq_header *tip_header, struct kq_cert *cert)
+{
+    struct rp_snap *sn = &st->snap;
+    uint32_t n =
+        hd->height - 1 < KQ_LEDGER_SYNC_WINDOW ? (uint32_t)(hd->height - 1) : KQ_LEDGER_SYNC_WINDOW;
+    KQ_ENSURE(hd->n == n, KQ_ERR_BAD_PROOF);
+    kq_hash expect = tip_header->parent, ch;
+    for (uint32_t i = n; i-- > 0;) {
+        struct kq_header h;
+        struct rp_block *m = &sn->meta[i];
+        KQ_GUARD(kq_header_decode(&h, hd->headers[i], KQ_HEADER_BYTES));
+        memset(m, 0, sizeof *m);
+        kq_header_hash(&h, &m->hash);
+        m->time_ms = h.time_ms;
+        KQ_ENSURE(h.height == hd->height - n + i && kq_hash_eq(&m->hash, &expect),
+                  KQ_ERR_BAD_PROOF);
+        if (h.height == 1) {
+            KQ_ENSURE(hd->cert_lens[i] == 0, KQ_ERR_BAD_PROOF);
+        } else {
+            KQ_GUARD(kq_cert_decode(cert, hd->certs[i], hd->cert_lens[i]));
+            kq_cert_hash(cert, &ch);
+            KQ_ENSURE(kq_hash_eq(&ch, &h.last_commit_hash), KQ_ERR_BAD_PROOF);
+            KQ_GUARD(signers_of(cert, m));
+        }
+        expect = h.parent;
+    }
+    sn->n = n;
+    return KQ_OK;
+}
+
+/* A head: the tip's certificate verifies with this replica's validator set, the window chains to
+ * it. Then the tip's record is kept and the chunks are asked for. */
+static enum kq_err accept_head(struct rp_state *st, const uint8_t *p, size_t n)
+{
+    struct rp_snap *sn = &st->snap;
+    struct kq_snapshot_head *hd = calloc(1, sizeof *hd);
+    struct kq_block *b = calloc(1, sizeof *b);
+    struct kq_cert *cert = calloc(1, sizeof *cert);
+    enum kq_err err = hd != NULL && b != NULL && cert != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    const uint8_t *raw;
+    size_t raw_len;
+    kq_hash hash;
+    if (err != KQ_OK)
+        goto out;
+    KQ_TRY(kq_snapshot_head_decode(hd, p, n));
+    KQ_TRY(kq_block_resp_decode(&raw, &raw_len, cert, hd->rec, hd->rec_len));
+    KQ_TRY(kq_block_decode(b, raw, raw_len));
+    kq_header_hash(&b->header, &hash);
+    /* the tip's set must be this replica's: its certificate is checked with it, and it certified
+     * the tip for the next block's last commit (after a set change: block sync) */
+    KQ_CHECK(b->header.height == hd->height && hd->height > st->chain_len &&
+                 kq_hash_eq(&b->header.valset_hash, &st->valset_hash),
+             KQ_ERR_BAD_PROOF);
+    KQ_TRY(kq_cert_verify(cert, &st->cfg.chain_id, hd->height, &hash, &st->vs, &st->cfg.crypto));
+    KQ_TRY(verify_window(st, hd, &b->header, cert));
+    sn->rec = malloc(hd->rec_len);
+    KQ_CHECK(sn->rec != NULL, KQ_ERR_NOMEM);
+    memcpy(sn->rec, hd->rec, hd->rec_len);
+    sn->rec_len = hd->rec_len;
+    sn->height = hd->height;
+    sn->state_root = b->header.state_root;
+    sn->progress = true;
+out:
+    free(hd);
+    free(b);
+    free(cert);
+    return err;
+}
+
+static enum kq_err chunk_request(struct rp_state *st, struct kq_actions *out)
+{
+    uint8_t mem[KQ_CHUNK_REQ_BYTES];
+    struct kq_buf b;
+    kq_buf_writer(&b, mem, sizeof mem);
+    put_ok(kq_chunk_req_encode(st->snap.height, &st->snap.cursor, &b));
+    return kq_actions_send(out, st->snap.peer, KQ_FRAME_LEDGER_CHUNK_REQ, mem, sizeof mem);
+}
+
+static enum kq_err on_snapshot(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n,
+                               struct kq_actions *out)
+{
+    if (!st->snap.active || st->snap.height != 0 || peer != st->snap.peer)
+        return KQ_OK; /* not asked for */
+    enum kq_err err = accept_head(st, p, n);
+    if (err == KQ_ERR_NOMEM)
+        return err;
+    if (err != KQ_OK) { /* a bad head, or one this validator set cannot verify: block sync */
+        snap_fail(st);
+        return maybe_sync(st, out);
+    }
+    return chunk_request(st, out);
+}
+
+/* Loads a chunk's pairs; *done after the last, whose state must have the tip's state_root. */
+static enum kq_err accept_chunk(struct rp_state *st, const struct kq_state_chunk *c, bool *done)
+{
+    struct rp_snap *sn = &st->snap;
+    struct kq_buf pairs;
+    KQ_ENSURE(++sn->chunks <= KQ_LEDGER_SYNC_MAX_CHUNKS, KQ_ERR_LIMIT);
+    kq_buf_reader(&pairs, c->pairs, c->pairs_len);
+    for (uint32_t i = 0; i < c->n; i++) {
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        KQ_GUARD(kq_chunk_pair_next(&pairs, &k, &kl, &v, &vl));
+        KQ_GUARD(st->cfg.app->load(st->cfg.app->ctx, &sn->state, k, kl, v, vl));
+    }
+    sn->progress = true;
+    *done = !c->more;
+    if (c->more) {
+        sn->cursor = c->next;
+        return KQ_OK;
+    }
+    kq_hash root;
+    KQ_ENSURE(sn->state != NULL, KQ_ERR_BAD_PROOF);
+    st->cfg.app->root(st->cfg.app->ctx, sn->state, &root);
+    KQ_ENSURE(kq_hash_eq(&root, &sn->state_root), KQ_ERR_BAD_PROOF);
+    return KQ_OK;
+}
+
+/* Grows the chain array to hold `height` entries. */
+static enum kq_err chain_cover(struct rp_state *st, uint64_t height)
+{
+    KQ_ENSURE(height <= KQ_LEDGER_MAX_CHAIN_BLOCKS, KQ_ERR_LIMIT);
+    while (st->chain_cap < height) {
+        size_t len = st->chain_len;
+        st->chain_len = st->chain_cap; /* chain_reserve grows from the capacity */
+        enum kq_err err = chain_reserve(st);
+        st->chain_len = len;
+        KQ_GUARD(err);
+    }
+    return KQ_OK;
+}
+
+static size_t sync_base_encode(const struct rp_snap *sn, uint8_t *mem)
+{
+    struct kq_buf w;
+    kq_buf_writer(&w, mem, SYNC_BASE_BYTES);
+    put_ok(kq_buf_put_u8(&w, 1));
+    put_ok(kq_buf_put_u64(&w, sn->height));
+    put_ok(kq_buf_put_u8(&w, (uint8_t)sn->n));
+    for (uint32_t i = 0; i < sn->n; i++) {
+        const struct rp_block *m = &sn->meta[i];
+        KQ_ASSERT(m->n_signers <= MAXV);
+        put_ok(kq_buf_put(&w, m->hash.b, KQ_HASH_BYTES));
+        put_ok(kq_buf_put_u64(&w, m->time_ms));
+        put_ok(kq_buf_put_u16(&w, (uint16_t)m->n_signers));
+        for (uint32_t k = 0; k < m->n_signers; k++)
+            put_ok(kq_buf_put_u32(&w, m->signers[k]));
+    }
+    return kq_buf_len(&w);
+}
+
+static enum kq_err meta_read(struct kq_buf *b, struct rp_block *m)
+{
+    uint16_t n = 0;
+    KQ_GUARD(kq_buf_get(b, m->hash.b, KQ_HASH_BYTES));
+    KQ_GUARD(kq_buf_get_u64(b, &m->time_ms));
+    KQ_GUARD(kq_buf_get_u16(b, &n));
+    KQ_ENSURE(n <= MAXV, KQ_ERR_STORE);
+    m->signers = malloc((n > 0 ? n : 1) * sizeof *m->signers);
+    KQ_ENSURE(m->signers != NULL, KQ_ERR_NOMEM);
+    m->n_signers = n;
+    for (uint32_t k = 0; k < n; k++)
+        KQ_GUARD(kq_buf_get_u32(b, &m->signers[k]));
+    return KQ_OK;
+}
+
+static enum kq_err sync_base_decode(struct rp_state *st, const uint8_t *in, size_t len)
+{
+    struct kq_buf b;
+    uint8_t version = 0, n = 0;
+    uint64_t h = 0;
+    KQ_ENSURE(!st->has_sync_base, KQ_ERR_STORE);
+    kq_buf_reader(&b, in, len);
+    KQ_GUARD(kq_buf_get_u8(&b, &version));
+    KQ_ENSURE(version == 1, KQ_ERR_VERSION);
+    KQ_GUARD(kq_buf_get_u64(&b, &h));
+    KQ_GUARD(kq_buf_get_u8(&b, &n));
+    KQ_ENSURE(h >= 1 && h <= KQ_LEDGER_MAX_CHAIN_BLOCKS && n <= KQ_LEDGER_SYNC_WINDOW && n < h,
+              KQ_ERR_STORE);
+    st->has_sync_base = true; /* fini frees base_meta from here on */
+    for (uint32_t i = 0; i < n; i++)
+        KQ_GUARD(meta_read(&b, &st->base_meta[i]));
+    KQ_GUARD(kq_buf_expect_end(&b));
+    st->chain_base = h - 1;
+    st->meta_base = h - 1 - n;
+    return KQ_OK;
+}
+
+/* The step that installs the snapshot: its tip's block record (synced), the window (sync base)
+ * and the state records (the difference from the stored state, or all of it). */
+static enum kq_err persist_snapshot(struct rp_state *st, struct kq_actions *out, const void *pre)
+{
+    struct rp_snap *sn = &st->snap;
+    char key[KQ_CORE_MAX_RECORD_KEY];
+    uint8_t base[SYNC_BASE_BYTES];
+    snprintf(key, sizeof key, "%s%020" PRIu64, KQ_REPLICA_BLOCK_PREFIX, sn->height);
+    KQ_GUARD(kq_actions_persist(out, key, sn->rec, sn->rec_len, true, ++st->next_token));
+    KQ_GUARD(
+        kq_actions_persist(out, KQ_REPLICA_SYNC_BASE, base, sync_base_encode(sn, base), false, 0));
+    return store_state(st, out, pre, sn->state, sn->height);
+}
+
+/* Moves the chain and the state to the snapshot: blocks below it are dropped, the window is known
+ * by hash and signers, the tip is held, and the validator sets move on (chain_append: the set
+ * that certified the tip is this replica's, accept_head checked it). */
+static enum kq_err adopt_snapshot(struct rp_state *st, const struct kq_block *b,
+                                  const kq_hash *hash)
+{
+    struct rp_snap *sn = &st->snap;
+    uint64_t h = sn->height;
+    for (uint64_t k = 1; k < h; k++) {
+        free(st->chain[k - 1].rec);
+        free(st->chain[k - 1].signers);
+        memset(&st->chain[k - 1], 0, sizeof st->chain[k - 1]);
+    }
+    for (uint32_t i = 0; i < sn->n; i++) { /* the chain owns the signer lists from here */
+        st->chain[h - sn->n + i - 1] = sn->meta[i];
+        memset(&sn->meta[i], 0, sizeof sn->meta[i]);
+    }
+    st->chain_len = h - 1;
+    st->chain_base = h - 1;
+    st->meta_base = h - 1 - sn->n;
+    KQ_GUARD(chain_append(st, sn->rec, sn->rec_len, b, hash, sn->state));
+    sn->rec = NULL;
+    sn->state = NULL;
+    st->state_stored = true;
+    return KQ_OK;
+}
+
+static enum kq_err install_snapshot(struct rp_state *st, struct kq_actions *out)
+{
+    struct rp_snap *sn = &st->snap;
+    const void *pre = st->state_stored ? st->app_state : NULL;
+    if (sn->height <= st->chain_len || !diff_fits(st, pre, sn->state)) {
+        snap_fail(st); /* caught up meanwhile, or too big a change for one step: block sync */
+        return maybe_sync(st, out);
+    }
+    struct kq_block *b = calloc(1, sizeof *b);
+    struct kq_cert *cert = calloc(1, sizeof *cert);
+    enum kq_err err = b != NULL && cert != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    const uint8_t *raw;
+    size_t raw_len;
+    kq_hash hash;
+    uint64_t h = sn->height;
+    if (err != KQ_OK)
+        goto out;
+    KQ_TRY(kq_block_resp_decode(&raw, &raw_len, cert, sn->rec, sn->rec_len));
+    KQ_TRY(kq_block_decode(b, raw, raw_len));
+    kq_header_hash(&b->header, &hash);
+    kq_hash next;
+    KQ_TRY(next_valset_hash(st, sn->state, &next));
+    if (!kq_hash_eq(&next, &b->header.next_valset_hash)) { /* cannot be, at a matching root */
+        snap_fail(st);
+        KQ_TRY(maybe_sync(st, out));
+        goto out;
+    }
+    KQ_TRY(chain_cover(st, h));
+    KQ_TRY(persist_snapshot(st, out, pre));
+    KQ_TRY(kq_actions_status_data(out, KQ_STATUS_COMMITTED, st->self, h, hash.b, KQ_HASH_BYTES));
+    size_t changes = st->n_changes;
+    KQ_TRY(adopt_snapshot(st, b, &hash));
+    if (st->n_changes > changes)
+        KQ_TRY(persist_change(st, out, &st->changes[st->n_changes - 1]));
+    snap_clear(st);
+    for (size_t i = 0; i < st->n_waiters; i++) /* their txs may be in the blocks skipped */
+        KQ_TRY(kq_actions_reply(out, st->waiters[i].request_id, KQ_ERR_BUSY, NULL, 0));
+    st->n_waiters = 0;
+    reset_height(st);
+    st->sync_asked = 0;
+    st->safety.height = st->height;
+    st->safety.round = 0;
+    st->safety.step = STEP_NEW_HEIGHT;
+    st->safety.locked_round = KQ_ROUND_NONE;
+    memset(&st->safety.locked_hash, 0, sizeof st->safety.locked_hash);
+    st->safety.proposed_round = KQ_ROUND_NONE;
+    st->safety_dirty = true;
+    KQ_TRY(expire(st, out));
+    KQ_TRY(arm(st, out, KQ_REPLICA_TIMER_COMMIT, st->cfg.commit_ms));
+    KQ_TRY(maybe_sync(st, out));
+out:
+    free(b);
+    free(cert);
+    return err;
+}
+
+static enum kq_err on_chunk(struct rp_state *st, uint32_t peer, const uint8_t *p, size_t n,
+                            struct kq_actions *out)
+{
+    struct rp_snap *sn = &st->snap;
+    struct kq_state_chunk c;
+    KQ_GUARD(kq_state_chunk_decode(&c, p, n));
+    if (!sn->active || sn->height == 0 || peer != sn->peer || c.height != sn->height ||
+        !kq_hash_eq(&c.from, &sn->cursor))
+        return KQ_OK; /* stale, duplicated or not asked for */
+    bool done = false;
+    enum kq_err err = accept_chunk(st, &c, &done);
+    if (err == KQ_ERR_NOMEM)
+        return err;
+    if (err != KQ_OK) { /* a wrong pair, too many chunks, or the wrong root: block sync */
+        snap_fail(st);
+        return maybe_sync(st, out);
+    }
+    return done ? install_snapshot(st, out) : chunk_request(st, out);
 }
 
 /* ---- proposals and votes ---- */
@@ -1226,6 +1938,16 @@ static enum kq_err build_block(struct rp_state *st, struct kq_actions *out, uint
     KQ_CHECK(res != NULL, KQ_ERR_NOMEM);
     KQ_TRY(st->cfg.app->apply_block(st->cfg.app->ctx, st->app_state, st->height, h->time_ms, b->txs,
                                     b->n_txs, &post, &h->state_root, res));
+    while (!diff_fits(st, st->app_state, post)) { /* too many changes for one commit step */
+        KQ_CHECK(b->n_txs > 0, KQ_ERR_LIMIT);     /* halving ends at the empty block */
+        st->cfg.app->release(st->cfg.app->ctx, post);
+        post = NULL;
+        b->n_txs /= 2;
+        h->tx_count = b->n_txs;
+        KQ_TRY(kq_block_tx_root(b, &h->tx_root));
+        KQ_TRY(st->cfg.app->apply_block(st->cfg.app->ctx, st->app_state, st->height, h->time_ms,
+                                        b->txs, b->n_txs, &post, &h->state_root, res));
+    }
     KQ_TRY(next_valset_hash(st, post, &h->next_valset_hash));
     mem = malloc(KQ_BLOCK_MAX_BYTES);
     KQ_CHECK(mem != NULL, KQ_ERR_NOMEM);
@@ -1468,6 +2190,8 @@ static enum kq_err progress(struct rp_state *st, struct kq_actions *out)
 
 static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actions *out)
 {
+    if (timer == KQ_REPLICA_TIMER_SNAPSHOT)
+        return on_snapshot_timer(st, out);
     KQ_ENSURE(timer >= KQ_REPLICA_TIMER_PROPOSE && timer <= KQ_REPLICA_TIMER_IDLE, KQ_ERR_STATE);
     bool current = st->timer_h[timer] == st->height && st->timer_r[timer] == st->round;
     switch (timer) {
@@ -1530,6 +2254,14 @@ static enum kq_err on_frame(struct rp_state *st, const struct kq_event *ev, stru
         return on_block_req(st, ev->peer, ev->payload, ev->payload_len, out);
     case KQ_FRAME_LEDGER_BLOCK:
         return on_block(st, ev->payload, ev->payload_len, out);
+    case KQ_FRAME_LEDGER_SNAPSHOT_REQ:
+        return on_snapshot_req(st, ev->peer, ev->payload, ev->payload_len, out);
+    case KQ_FRAME_LEDGER_SNAPSHOT:
+        return on_snapshot(st, ev->peer, ev->payload, ev->payload_len, out);
+    case KQ_FRAME_LEDGER_CHUNK_REQ:
+        return on_chunk_req(st, ev->peer, ev->payload, ev->payload_len, out);
+    case KQ_FRAME_LEDGER_CHUNK:
+        return on_chunk(st, ev->peer, ev->payload, ev->payload_len, out);
     case KQ_FRAME_LEDGER_TX: {
         const uint8_t *tx;
         size_t len;
@@ -1580,6 +2312,27 @@ static enum kq_err on_write_done(struct rp_state *st, uint64_t token, struct kq_
 
 /* ---- restore and start ---- */
 
+/* A state record: key_len u16 | key | value, loaded into the state being rebuilt. An app
+ * without persistence ignores them (it replays). */
+static enum kq_err restore_state_record(struct rp_state *st, const struct kq_event *ev)
+{
+    if (!persists_state(st))
+        return KQ_OK;
+    struct kq_buf b;
+    uint16_t key_len = 0;
+    const uint8_t *key = NULL;
+    kq_buf_reader(&b, ev->payload, ev->payload_len);
+    KQ_GUARD(kq_buf_get_u16(&b, &key_len));
+    KQ_ENSURE(key_len >= 1, KQ_ERR_STORE);
+    KQ_GUARD(kq_buf_get_ptr(&b, &key, key_len));
+    size_t value_len = kq_buf_remaining(&b);
+    const uint8_t *value = NULL;
+    KQ_GUARD(kq_buf_get_ptr(&b, &value, value_len));
+    return st->cfg.app->load(st->cfg.app->ctx, &st->restored_state, key, key_len, value, value_len);
+}
+
+static enum kq_err restore_change(struct rp_state *st, const struct kq_event *ev);
+
 static enum kq_err on_restore(struct rp_state *st, const struct kq_event *ev)
 {
     KQ_ENSURE(ev->record_key != NULL && (ev->payload != NULL || ev->payload_len == 0),
@@ -1596,6 +2349,20 @@ static enum kq_err on_restore(struct rp_state *st, const struct kq_event *ev)
         KQ_ENSURE(st->restored_lock != NULL, KQ_ERR_NOMEM);
         memcpy(st->restored_lock, ev->payload, ev->payload_len);
         st->restored_lock_len = ev->payload_len;
+        return KQ_OK;
+    }
+    if (strncmp(ev->record_key, KQ_REPLICA_STATE_PREFIX, strlen(KQ_REPLICA_STATE_PREFIX)) == 0)
+        return restore_state_record(st, ev);
+    if (strcmp(ev->record_key, KQ_REPLICA_SYNC_BASE) == 0)
+        return sync_base_decode(st, ev->payload, ev->payload_len);
+    if (strncmp(ev->record_key, KQ_REPLICA_VALSET_PREFIX, strlen(KQ_REPLICA_VALSET_PREFIX)) == 0)
+        return restore_change(st, ev);
+    if (strcmp(ev->record_key, KQ_REPLICA_STATE_HEIGHT) == 0) {
+        KQ_ENSURE(ev->payload_len == 8, KQ_ERR_STORE);
+        struct kq_buf b;
+        kq_buf_reader(&b, ev->payload, ev->payload_len);
+        KQ_GUARD(kq_buf_get_u64(&b, &st->state_height));
+        st->has_state_height = persists_state(st);
         return KQ_OK;
     }
     size_t plen = strlen(KQ_REPLICA_BLOCK_PREFIX);
@@ -1669,11 +2436,255 @@ out:
     return err;
 }
 
-static enum kq_err on_start(struct rp_state *st, struct kq_actions *out)
+/* The restored blocks without executing them (the state comes from its records): each decodes,
+ * is the block of its height, chains to its parent and names known validators in its last
+ * commit. Their certificates were verified before they were stored. */
+/* After a state sync: the blocks below its tip are dropped (older records stay in the store,
+ * unused) and the window is placed; *parent is the hash the tip's header must name. */
+/* The tip's block bytes inside its record (its header leads them). */
+static const uint8_t *tip_raw(const struct rp_state *st)
+{
+    const struct rp_block *e = tip(st);
+    KQ_ASSERT(e != NULL && e->rec != NULL && e->rec_len >= 5 + KQ_HEADER_BYTES);
+    return e->rec + 5; /* version u8 | block_len u32 | block */
+}
+
+static void place_sync_base(struct rp_state *st, kq_hash *parent)
+{
+    uint64_t n = st->chain_base - st->meta_base;
+    for (uint64_t k = 1; k <= st->chain_base; k++) {
+        free(st->chain[k - 1].rec);
+        free(st->chain[k - 1].signers);
+        memset(&st->chain[k - 1], 0, sizeof st->chain[k - 1]);
+    }
+    for (uint64_t i = 0; i < n; i++) { /* the chain owns the signer lists from here */
+        st->chain[st->meta_base + i] = st->base_meta[i];
+        memset(&st->base_meta[i], 0, sizeof st->base_meta[i]);
+    }
+    if (n > 0)
+        *parent = st->chain[st->chain_base - 1].hash;
+}
+
+/* A restored block into chain[i] without executing it: its hash, time and signers. */
+static enum kq_err chain_load(struct rp_state *st, size_t i, const struct kq_block *b,
+                              const kq_hash *hash)
+{
+    struct rp_block *e = &st->chain[i];
+    uint32_t n = b->has_last_commit ? b->last_commit.count : 0;
+    e->signers = malloc((n > 0 ? n : 1) * sizeof *e->signers);
+    KQ_ENSURE(e->signers != NULL, KQ_ERR_NOMEM);
+    for (uint32_t k = 0; k < n; k++)
+        e->signers[k] = b->last_commit.sigs[k].validator;
+    e->n_signers = n;
+    e->hash = *hash;
+    e->time_ms = b->header.time_ms;
+    st->chain_len = i + 1;
+    return KQ_OK;
+}
+
+static enum kq_err load_blocks(struct rp_state *st)
+{
+    size_t n = st->chain_len, base = (size_t)st->chain_base;
+    kq_hash parent = {{0}};
+    KQ_ENSURE(n > base || !st->has_sync_base, KQ_ERR_STORE);
+    place_sync_base(st, &parent);
+    for (size_t i = base; i < n; i++)
+        KQ_ENSURE(st->chain[i].rec != NULL, KQ_ERR_STORE);
+    struct kq_block *b = calloc(1, sizeof *b);
+    struct kq_cert *cert = calloc(1, sizeof *cert);
+    enum kq_err err = b != NULL && cert != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    st->chain_len = base;
+    for (size_t i = base; i < n && err == KQ_OK; i++) {
+        const uint8_t *raw;
+        size_t raw_len;
+        kq_hash hash;
+        KQ_TRY(kq_block_resp_decode(&raw, &raw_len, cert, st->chain[i].rec, st->chain[i].rec_len));
+        KQ_TRY(kq_block_decode(b, raw, raw_len));
+        kq_header_hash(&b->header, &hash);
+        KQ_CHECK(b->header.height == i + 1 && kq_hash_eq(&b->header.parent, &parent) &&
+                     cert->height == i + 1 && kq_hash_eq(&cert->block, &hash),
+                 KQ_ERR_STORE);
+        KQ_TRY(chain_load(st, i, b, &hash));
+        parent = hash;
+    }
+out:
+    free(b);
+    free(cert);
+    return err;
+}
+
+/* ---- validator-set changes in the store (for a restart without replay) ---- */
+
+/* "ledger/valset/<20-digit height>": n u16 | n x (id u32 | pk [32]), the set block `height`
+ * named for the heights after it, written in the step that commits it. */
+#define VALSET_REC_BYTES (2 + (size_t)MAXV * (4 + KQ_LEDGER_PK_BYTES))
+
+static enum kq_err persist_change(struct rp_state *st, struct kq_actions *out,
+                                  const struct rp_vchange *c)
+{
+    char key[KQ_CORE_MAX_RECORD_KEY];
+    uint8_t *mem = malloc(VALSET_REC_BYTES);
+    KQ_ENSURE(mem != NULL, KQ_ERR_NOMEM);
+    struct kq_buf w;
+    kq_buf_writer(&w, mem, VALSET_REC_BYTES);
+    put_ok(kq_buf_put_u16(&w, (uint16_t)c->n));
+    for (uint32_t i = 0; i < c->n; i++) {
+        put_ok(kq_buf_put_u32(&w, c->v[i].id));
+        put_ok(kq_buf_put(&w, c->v[i].pk, KQ_LEDGER_PK_BYTES));
+    }
+    snprintf(key, sizeof key, "%s%020" PRIu64, KQ_REPLICA_VALSET_PREFIX, c->height);
+    enum kq_err err = kq_actions_persist(out, key, mem, kq_buf_len(&w), false, 0);
+    (void)st;
+    free(mem);
+    return err;
+}
+
+static enum kq_err restore_change(struct rp_state *st, const struct kq_event *ev)
+{
+    const char *digits = ev->record_key + strlen(KQ_REPLICA_VALSET_PREFIX);
+    uint64_t h = 0;
+    uint16_t n = 0;
+    KQ_ENSURE(strlen(digits) == 20, KQ_ERR_STORE);
+    for (size_t i = 0; i < 20; i++) {
+        KQ_ENSURE(digits[i] >= '0' && digits[i] <= '9', KQ_ERR_STORE);
+        h = h * 10 + (uint64_t)(digits[i] - '0');
+    }
+    struct kq_buf b;
+    kq_buf_reader(&b, ev->payload, ev->payload_len);
+    KQ_GUARD(kq_buf_get_u16(&b, &n));
+    KQ_ENSURE(n >= 1 && n <= MAXV, KQ_ERR_STORE);
+    struct kq_validator *v = calloc(n, sizeof *v);
+    struct kq_valset *vs = malloc(sizeof *vs);
+    enum kq_err err = v != NULL && vs != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    for (uint32_t i = 0; i < n && err == KQ_OK; i++) {
+        err = kq_buf_get_u32(&b, &v[i].id);
+        if (err == KQ_OK)
+            err = kq_buf_get(&b, v[i].pk, KQ_LEDGER_PK_BYTES);
+    }
+    if (err == KQ_OK)
+        err = kq_buf_expect_end(&b);
+    if (err == KQ_OK)
+        err = kq_valset_init(vs, v, n);
+    if (err == KQ_OK)
+        err = record_change(st, h, vs);
+    free(v);
+    free(vs);
+    return err == KQ_OK || err == KQ_ERR_NOMEM ? err : KQ_ERR_STORE;
+}
+
+static void drop_changes(struct rp_state *st)
+{
+    for (size_t i = 0; i < st->n_changes; i++)
+        free(st->changes[i].v);
+    st->n_changes = 0;
+}
+
+/* After a restart without replay: the set in force at the tip (the last change below it, else
+ * the configured one) and the set its state names for the next height, each checked against the
+ * tip's header (a missing change record is a store error). */
+static enum kq_err adopt_valsets(struct rp_state *st, const struct kq_valset *configured)
+{
+    struct kq_valset *prev = malloc(sizeof *prev), *next = malloc(sizeof *next);
+    enum kq_err err = prev != NULL && next != NULL ? KQ_OK : KQ_ERR_NOMEM;
+    kq_hash ph, nh;
+    if (err == KQ_OK) {
+        *prev = *configured;
+        for (size_t i = 0; i < st->n_changes && err == KQ_OK; i++)
+            if (st->changes[i].height < st->chain_len)
+                err = kq_valset_init(prev, st->changes[i].v, st->changes[i].n);
+    }
+    if (err == KQ_OK)
+        err = next_valset(st, st->app_state, next);
+    if (err == KQ_OK && st->chain_len > 0) {
+        struct kq_header hd;
+        err = kq_header_decode(&hd, tip_raw(st), KQ_HEADER_BYTES);
+        kq_valset_hash(prev, &ph);
+        kq_valset_hash(next, &nh);
+        if (err == KQ_OK &&
+            (!kq_hash_eq(&ph, &hd.valset_hash) || !kq_hash_eq(&nh, &hd.next_valset_hash)))
+            err = KQ_ERR_STORE;
+    }
+    if (err == KQ_OK) {
+        st->prev_vs = *prev;
+        st->vs = *next;
+        kq_valset_hash(&st->vs, &st->valset_hash);
+        st->self_index = st->cfg.crypto.sign != NULL ? kq_valset_index(&st->vs, st->self) : -1;
+    }
+    free(prev);
+    free(next);
+    return err;
+}
+
+/* The state rebuilt from its records replaces the genesis state, if it is the state after the
+ * last restored block: its height record names that block and its root is that block's
+ * state_root (never run on a state its certified header does not match). */
+static enum kq_err adopt_restored_state(struct rp_state *st, const kq_hash *genesis_root)
+{
+    kq_hash want = *genesis_root, got;
+    KQ_ENSURE(st->state_height == st->chain_len && st->restored_state != NULL, KQ_ERR_STORE);
+    if (st->chain_len > 0) {
+        struct kq_header hd;
+        const uint8_t *raw;
+        size_t raw_len;
+        struct kq_cert *cert = calloc(1, sizeof *cert);
+        KQ_ENSURE(cert != NULL, KQ_ERR_NOMEM);
+        enum kq_err err =
+            kq_block_resp_decode(&raw, &raw_len, cert, tip(st)->rec, tip(st)->rec_len);
+        free(cert);
+        KQ_GUARD(err);
+        KQ_ENSURE(raw_len >= KQ_HEADER_BYTES, KQ_ERR_STORE);
+        KQ_GUARD(kq_header_decode(&hd, raw, KQ_HEADER_BYTES));
+        want = hd.state_root;
+    }
+    st->cfg.app->root(st->cfg.app->ctx, st->restored_state, &got);
+    KQ_ENSURE(kq_hash_eq(&got, &want), KQ_ERR_STORE);
+    st->cfg.app->release(st->cfg.app->ctx, st->app_state);
+    st->app_state = st->restored_state;
+    st->restored_state = NULL;
+    st->state_stored = true;
+    return KQ_OK;
+}
+
+/* The whole state and the set changes, in the START step after a replay (if they fit a step). */
+static enum kq_err store_all(struct rp_state *st, struct kq_actions *out)
+{
+    if (!persists_state(st) || !diff_fits(st, NULL, st->app_state) || st->n_changes > MAXV)
+        return KQ_OK; /* not stored: the next start replays again */
+    KQ_GUARD(store_state(st, out, NULL, st->app_state, st->chain_len));
+    for (size_t i = 0; i < st->n_changes; i++)
+        KQ_GUARD(persist_change(st, out, &st->changes[i]));
+    st->state_stored = true;
+    return KQ_OK;
+}
+
+/* The state at the restored tip: from its records when the store has them, else by replaying
+ * every block (a store from before they existed, or an app without persistence), after which
+ * the state is written whole if it fits one step. */
+static enum kq_err recover_state(struct rp_state *st, struct kq_actions *out)
 {
     kq_hash root;
     KQ_GUARD(st->cfg.app->genesis(st->cfg.app->ctx, &st->app_state, &root));
+    if (st->has_state_height) {
+        struct kq_valset *configured = malloc(sizeof *configured);
+        KQ_ENSURE(configured != NULL, KQ_ERR_NOMEM);
+        *configured = st->vs; /* no block applied yet: the configured set */
+        enum kq_err err = load_blocks(st);
+        if (err == KQ_OK)
+            err = adopt_restored_state(st, &root);
+        if (err == KQ_OK)
+            err = adopt_valsets(st, configured);
+        free(configured);
+        return err;
+    }
+    KQ_ENSURE(!st->has_sync_base, KQ_ERR_STORE); /* no blocks to replay below a state sync */
+    drop_changes(st);                            /* the replay records them again */
     KQ_GUARD(replay(st));
+    return store_all(st, out);
+}
+
+static enum kq_err on_start(struct rp_state *st, struct kq_actions *out)
+{
+    KQ_GUARD(recover_state(st, out));
     reset_height(st);
     st->started = true;
     KQ_GUARD(kq_actions_status(out, KQ_STATUS_READY, st->self, st->chain_len));
@@ -1834,6 +2845,13 @@ static void rp_fini(void *state)
         free(st->outbox[i].payload);
     if (st->app_state != NULL)
         st->cfg.app->release(st->cfg.app->ctx, st->app_state);
+    if (st->restored_state != NULL)
+        st->cfg.app->release(st->cfg.app->ctx, st->restored_state);
+    snap_clear(st);
+    meta_clear(st->base_meta, KQ_LEDGER_SYNC_WINDOW);
+    for (size_t i = 0; i < KQ_LEDGER_SYNC_MAX_SNAPSHOTS; i++)
+        if (st->serving[i].state != NULL)
+            st->cfg.app->release(st->cfg.app->ctx, st->serving[i].state);
     memset(st, 0, sizeof *st);
 }
 
@@ -1860,7 +2878,7 @@ uint32_t kq_replica_round(const void *state)
 enum kq_err kq_replica_block_hash(const void *state, uint64_t height, kq_hash *out)
 {
     const struct rp_state *st = cstate_of(state);
-    KQ_ENSURE(height >= 1 && height <= st->chain_len, KQ_ERR_NOT_FOUND);
+    KQ_ENSURE(height > st->meta_base && height <= st->chain_len, KQ_ERR_NOT_FOUND);
     *out = st->chain[height - 1].hash;
     return KQ_OK;
 }
@@ -1869,10 +2887,21 @@ enum kq_err kq_replica_block_record(const void *state, uint64_t height, const ui
                                     size_t *len)
 {
     const struct rp_state *st = cstate_of(state);
-    KQ_ENSURE(height >= 1 && height <= st->chain_len, KQ_ERR_NOT_FOUND);
+    KQ_ENSURE(height > st->chain_base && height <= st->chain_len, KQ_ERR_NOT_FOUND);
     *rec = st->chain[height - 1].rec;
     *len = st->chain[height - 1].rec_len;
     return KQ_OK;
+}
+
+uint64_t kq_replica_first_block(const void *state)
+{
+    const struct rp_state *st = cstate_of(state);
+    return st->chain_len == 0 ? 0 : st->chain_base + 1;
+}
+
+uint64_t kq_replica_syncing(const void *state)
+{
+    return cstate_of(state)->snap.height;
 }
 
 const void *kq_replica_app_state(const void *state)

@@ -14,6 +14,11 @@
 #include "ledger/block.h"
 #include "ledger/valset.h"
 
+/* A (key, value) pair of an application state at `path` (the key's position, which orders pairs);
+ * value NULL (value_len 0) for a key removed. Return false to stop the walk. */
+typedef bool (*kq_ledger_pair_fn)(void *fctx, const kq_hash *path, const uint8_t *key,
+                                  size_t key_len, const uint8_t *value, size_t value_len);
+
 /* The application the ledger orders (the state machine of docs/ledger-state.md, or a test app).
  * States are opaque handles owned by the core once returned, and given back through release. All
  * functions are deterministic: every replica computes the same roots from the same blocks. */
@@ -39,6 +44,22 @@ struct kq_ledger_app {
     /* Optional (NULL: only the configured peers). Whether node `id` is a member in the state: its
      * frames are accepted even if it is not a configured peer (a node that joined). */
     bool (*is_node)(void *ctx, const void *state, uint32_t id);
+    /* Persistence and state sync: all five or none. Without them (NULL) the state is not stored,
+     * a restart replays every block and state sync is off (block sync only). */
+    /* Calls fn for every key whose value differs from pre to post (value NULL: removed), in path
+     * order, at a cost of about (changes x depth); false iff fn stopped. */
+    bool (*diff)(void *ctx, const void *pre, const void *post, kq_ledger_pair_fn fn, void *fctx);
+    /* Visits the pairs of state whose path is >= *from (all when from is NULL) in path order. */
+    void (*foreach)(void *ctx, const void *state, const kq_hash *from, kq_ledger_pair_fn fn,
+                    void *fctx);
+    /* Sets key = value in *state (NULL: starts from the empty state), replacing *state by the new
+     * version (the old one released). KQ_ERR_LIMIT, KQ_ERR_NOMEM; *state unchanged on failure. */
+    enum kq_err (*load)(void *ctx, void **state, const uint8_t *key, size_t key_len,
+                        const uint8_t *value, size_t value_len);
+    /* The root of state. */
+    void (*root)(void *ctx, const void *state, kq_hash *root);
+    /* Another reference to state (released by release). */
+    void *(*retain)(void *ctx, const void *state);
 };
 
 /* Configuration (copied by init, except app and the crypto contexts, which must outlive the
@@ -83,6 +104,8 @@ enum kq_ledger_request { KQ_LEDGER_REQ_SUBMIT = 1, KQ_LEDGER_REQ_SUBMIT_ASYNC = 
 #define KQ_REPLICA_TIMER_RESEND 6u
 /* Ends an idle new height (empty_block_ms) with an empty block. */
 #define KQ_REPLICA_TIMER_IDLE 7u
+/* Gives up a state sync that made no progress since it was last armed (sync_retry_ms). */
+#define KQ_REPLICA_TIMER_SNAPSHOT 8u
 
 /* Records: the safety record, and one per committed block (block response encoding: the block
  * and its certificate) under KQ_REPLICA_BLOCK_PREFIX followed by the height in 20 digits. */
@@ -91,6 +114,22 @@ enum kq_ledger_request { KQ_LEDGER_REQ_SUBMIT = 1, KQ_LEDGER_REQ_SUBMIT_ASYNC = 
  * takes the lock (a restarted replica re-proposes it; docs/ledger.md "Locks across restarts"). */
 #define KQ_REPLICA_LOCK_RECORD  "ledger/locked"
 #define KQ_REPLICA_BLOCK_PREFIX "ledger/block/"
+/* With an app that persists (diff ... retain set): one record per state key under
+ * KQ_REPLICA_STATE_PREFIX followed by the key's path in 64 lowercase hex digits (value: key_len
+ * u16 | key | value), written or erased in the step that commits the block changing it, and
+ * KQ_REPLICA_STATE_HEIGHT (height u64): the height those records are the state after. START
+ * rebuilds the state from them, checks its root against the last block's header and replays
+ * nothing; without the height record (a store from before) it replays every block and then
+ * writes the state. docs/ledger-state.md "Storage". */
+#define KQ_REPLICA_STATE_PREFIX "ledger/state/"
+#define KQ_REPLICA_STATE_HEIGHT "ledger/state_height"
+/* After a state sync to height H: version | H u64 | n u8 | n x (hash [32] | time_ms u64 | signer
+ * bitmap): blocks H - n .. H - 1, known by hash and signers only (the proposer schedule reads
+ * them); blocks below H are not held. docs/ledger.md "State sync". */
+#define KQ_REPLICA_SYNC_BASE "ledger/sync_base"
+/* With stored state: the validator set block H named for the heights after it (when it differs
+ * from the set before), under this prefix and H in 20 digits: n u16 | n x (id u32 | pk [32]). */
+#define KQ_REPLICA_VALSET_PREFIX "ledger/valset/"
 
 /* The core. init: peers as for every core; config a struct kq_replica_config (KQ_ERR_INVALID_ARG
  * for a missing app, valset, verify function, zero timeouts, or a validator without sign).
@@ -105,12 +144,19 @@ extern const struct kq_core_ops kq_replica_ops;
 uint64_t kq_replica_height(const void *state);
 /* Current round of the height in progress. */
 uint32_t kq_replica_round(const void *state);
-/* Hash of committed block `height` (1..kq_replica_height); KQ_ERR_NOT_FOUND otherwise. */
+/* Hash of committed block `height` (1..kq_replica_height); KQ_ERR_NOT_FOUND otherwise, and for
+ * the blocks before a state sync's window. */
 KQ_MUST_USE enum kq_err kq_replica_block_hash(const void *state, uint64_t height, kq_hash *out);
 /* The stored record of committed block `height` (block response encoding), borrowed until the
- * next step; KQ_ERR_NOT_FOUND otherwise. */
+ * next step; KQ_ERR_NOT_FOUND otherwise, and for the blocks a state-synced replica never held
+ * (below kq_replica_first_block). */
 KQ_MUST_USE enum kq_err kq_replica_block_record(const void *state, uint64_t height,
                                                 const uint8_t **rec, size_t *len);
+/* The lowest height whose block this replica holds: 1, or the height of the last snapshot it
+ * installed by state sync (0 before any block). */
+uint64_t kq_replica_first_block(const void *state);
+/* The height of the snapshot being fetched by state sync, 0 if none (or its head not yet in). */
+uint64_t kq_replica_syncing(const void *state);
 /* The application state after the last committed block (borrowed). */
 const void *kq_replica_app_state(const void *state);
 /* The validator set of the height in progress (borrowed). */

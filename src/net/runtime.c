@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "base/assert.h"
+#include "base/limits.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/tls.h"
@@ -21,8 +22,8 @@
 /* Events queued for a core while it steps: one step emits at most KQ_CORE_MAX_ACTIONS actions, and
  * each can cause at most one event back (a WRITE_DONE or a transport callback). */
 #define KQ_RUNTIME_MAX_PENDING (2 * KQ_CORE_MAX_ACTIONS)
-/* Records a core may restore at start. */
-#define KQ_RUNTIME_MAX_RECORDS 4096
+/* Records a core may restore at start: the ledger's every block, state key and a few more. */
+#define KQ_RUNTIME_MAX_RECORDS (KQ_LEDGER_MAX_CHAIN_BLOCKS + KQ_LEDGER_SMT_MAX_KEYS + 64u)
 
 struct core_timer {
     struct event *ev;

@@ -229,6 +229,14 @@ static void h_blocks(struct kq_http_req *req, void *ctx)
         return;
     from = from == 0 ? 1 : from;
     limit = limit == 0 ? 1 : limit;
+    uint64_t first = kq_replica_first_block(kq_core_host_state(ln->host));
+    if (first > 1 && from < first) { /* state-synced: the blocks before its snapshot never came */
+        kq_http_reply_error(req, 404, "not_found",
+                            "this node holds blocks from height %llu (it joined by state sync); "
+                            "ask another node for earlier ones",
+                            (unsigned long long)first);
+        return;
+    }
     if (wait == 0 || from <= kq_replica_height(kq_core_host_state(ln->host))) {
         reply_blocks(ln, req, from, limit);
         return;

@@ -101,8 +101,11 @@ static void app_release(void *ctx, void *state)
     live_states--;
 }
 
-static const struct kq_ledger_app test_app = {NULL,        app_genesis, app_check, app_apply,
-                                              app_release, NULL,        NULL};
+/* Without the persistence functions: its state is not stored and a restart replays. */
+static const struct kq_ledger_app test_app = {.genesis = app_genesis,
+                                              .check_tx = app_check,
+                                              .apply_block = app_apply,
+                                              .release = app_release};
 
 /* The reconfiguring variant: ctx points at the genesis members (bits); the set is made of the
  * member ids with the keys world_new derives for them (the same derivation, repeated here). */
@@ -130,8 +133,13 @@ static bool app_is_node(void *ctx, const void *state, uint32_t id)
 }
 
 static uint32_t genesis_members = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4);
-static const struct kq_ledger_app recfg_app = {&genesis_members, app_genesis, app_check,  app_apply,
-                                               app_release,      app_valset,  app_is_node};
+static const struct kq_ledger_app recfg_app = {.ctx = &genesis_members,
+                                               .genesis = app_genesis,
+                                               .check_tx = app_check,
+                                               .apply_block = app_apply,
+                                               .release = app_release,
+                                               .valset = app_valset,
+                                               .is_node = app_is_node};
 
 /* ---- the driver ---- */
 

@@ -668,7 +668,6 @@ static void test_foreach(void **state)
     kq_smt_unref(t);
 }
 
-
 /* --- kq_smt_diff against a naive merge of both versions' pairs. */
 
 struct pairs {

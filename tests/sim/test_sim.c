@@ -27,7 +27,8 @@ struct tcfg {
     uint64_t gossip_ms;  /* nonzero: broadcast {origin u32, counter u64, check u8} that often */
     uint64_t write_ms;   /* nonzero: an x/y/e write group that often (timer 3) */
     bool split_writes;   /* broken: y is written one step after x */
-    uint32_t bulk_steps; /* nonzero: on START of the first life, write bulk_steps x 256 records */
+    uint32_t bulk_steps; /* nonzero: on START of the first life, write bulk_steps x
+                            (KQ_CORE_MAX_ACTIONS - 1) records */
 };
 
 struct tcore {
@@ -210,7 +211,8 @@ static enum kq_err t_write_y(struct tcore *c, struct kq_actions *out)
     return kq_actions_persist(out, "y", v, sizeof v, c->i % 3 == 0, c->i);
 }
 
-/* 256 records "k/<8 digits>" per step, in descending key order (RESTORE must sort them). */
+/* KQ_CORE_MAX_ACTIONS - 1 records "k/<8 digits>" per step, in descending key order (RESTORE must
+ * sort them). */
 static enum kq_err t_bulk(struct tcore *c, struct kq_actions *out)
 {
     uint64_t total = (uint64_t)c->cfg->bulk_steps * KQ_CORE_MAX_ACTIONS;
@@ -617,18 +619,22 @@ static void test_scale_full_disk(void **state)
     /* the last step overflows the disk: it must fail the run without applying part of it */
     assert_false(kq_sim_run(sim, 100000, 0));
     assert_non_null(strstr(kq_sim_failure(sim), "disk"));
+    /* the node whose disk filled first (both write the same groups) */
+    unsigned node = 0;
+    assert_int_equal(sscanf(strstr(kq_sim_failure(sim), ": n"), ": n%u disk", &node), 1);
     uint64_t full_groups = KQ_SIM_MAX_RECORDS / (KQ_CORE_MAX_ACTIONS - 1);
     const uint8_t *v;
     size_t len;
     char key[32];
     uint64_t total = (uint64_t)steps * KQ_CORE_MAX_ACTIONS;
-    /* group g holds keys total-1-(g*256+k) for k < 255: the last full group is there, the next
-     * one not at all */
-    snprintf(key, sizeof key, "k/%08" PRIu64, total - 1 - ((full_groups - 1) * 256 + 254));
-    assert_int_equal(kq_sim_durable(sim, 1, key, &v, &len), KQ_OK);
-    for (uint64_t k = 0; k < 255; k++) {
-        snprintf(key, sizeof key, "k/%08" PRIu64, total - 1 - (full_groups * 256 + k));
-        assert_int_equal(kq_sim_durable(sim, 1, key, &v, &len), KQ_ERR_NOT_FOUND);
+    /* group g holds keys total-1-(g*A+k) for k < A-1 (A = KQ_CORE_MAX_ACTIONS): the last full
+     * group is there, the next one not at all */
+    const uint64_t a = KQ_CORE_MAX_ACTIONS;
+    snprintf(key, sizeof key, "k/%08" PRIu64, total - 1 - ((full_groups - 1) * a + a - 2));
+    assert_int_equal(kq_sim_durable(sim, node, key, &v, &len), KQ_OK);
+    for (uint64_t k = 0; k < a - 1; k++) {
+        snprintf(key, sizeof key, "k/%08" PRIu64, total - 1 - (full_groups * a + k));
+        assert_int_equal(kq_sim_durable(sim, node, key, &v, &len), KQ_ERR_NOT_FOUND);
     }
     kq_sim_free(sim);
 }
@@ -636,14 +642,15 @@ static void test_scale_full_disk(void **state)
 static void test_scale_restore_order(void **state)
 {
     (void)state;
-    const struct tcfg tc = {.bulk_steps = 800}; /* 204000 records */
+    const uint32_t steps = 204800 / KQ_CORE_MAX_ACTIONS; /* about 204000 records */
+    const struct tcfg tc = {.bulk_steps = steps};
     struct kq_sim_config c = base_cfg(9, 2, &tc);
     struct kq_sim *sim = new_sim(&c);
     assert_true(kq_sim_run(sim, 2000, 0));
     assert_int_equal(kq_sim_crash_at(sim, 2001, 1, 5), KQ_OK);
     assert_true(kq_sim_run(sim, 2010, 0));
     const struct tcore *t = core_of(sim, 1);
-    assert_int_equal(t->restores, 800u * (KQ_CORE_MAX_ACTIONS - 1));
+    assert_int_equal(t->restores, steps * (KQ_CORE_MAX_ACTIONS - 1));
     assert_false(t->order_bad);
     assert_string_equal(t->prev_key, "k/00204799");
     const uint8_t *v;

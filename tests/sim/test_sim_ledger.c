@@ -1,7 +1,8 @@
 /* The ledger (replica + state machine) under the deterministic simulator (sim/ledger_sim.c): a
  * sweep of seeds across 4-10 validators, every adversary and the fault mix with the invariants
- * on, checks that the sweep exercised what it claims, determinism of a seed, and deliberately
- * broken runs the invariants must catch (trusted forged signatures, a diverging state, a stall). */
+ * on, checks that the sweep exercised what it claims, determinism of a seed, a validator down
+ * long enough to return by state sync, and deliberately broken runs the invariants must catch
+ * (trusted forged signatures, a diverging state, a stall). */
 #include "../test_util.h"
 
 #include <inttypes.h>
@@ -23,6 +24,7 @@ static void base_params(struct kq_lsim_params *p, uint64_t seed)
     p->faults = false;
     p->real_crypto = false;
     p->reconfig = false;
+    p->long_down = false;
 }
 
 struct sweep {
@@ -32,6 +34,7 @@ struct sweep {
     uint64_t equivocations, double_votes, bad_sigs, forged, replayed, withheld;
     uint64_t crashes, writes_lost, cut_off, lost, duplicated, rejected;
     uint64_t reconfig, joins, leaves;
+    uint64_t long_down, state_synced;
 };
 
 static void account(struct sweep *s, const struct kq_lsim_params *p, const struct kq_lsim_result *r)
@@ -60,6 +63,8 @@ static void account(struct sweep *s, const struct kq_lsim_params *p, const struc
     s->reconfig += p->reconfig;
     s->joins += r->joins;
     s->leaves += r->leaves;
+    s->long_down += p->long_down;
+    s->state_synced += r->state_synced;
 }
 
 static void test_sweep(void **state)
@@ -104,6 +109,7 @@ static void test_sweep(void **state)
                   s->reconfig, s->joins, s->leaves);
     assert_true(s->reconfig > 0 && s->joins > 0 && s->leaves > 0);
 #if !defined(__SANITIZE_ADDRESS__)
+    assert_true(s->long_down > 0 && s->state_synced >= s->long_down); /* each came back by it */
     static const size_t sizes[] = {4, 5, 6, 7, 10};
     for (size_t i = 0; i < 5; i++)
         for (int a = KQ_LSIM_HONEST; a <= KQ_LSIM_MIXED; a++)
@@ -250,6 +256,27 @@ static void test_seed_6538_locked_block(void **state)
     assert_true(r.height > 2 && r.stats.crashes > 0);
 }
 
+/* The long-down fault: a validator down for 11.7 s of fast blocks comes back more than
+ * KQ_LEDGER_STATE_SYNC_LAG behind and returns by state sync (it holds no block 1 at the end),
+ * with every invariant on (agreement, its state root equal to its header's, liveness). Seed 156:
+ * 7 honest validators; 129: 10 with 2 equivocating; 90: 5 honest with Ed25519. */
+static void test_long_down(void **state)
+{
+    (void)state;
+    static const uint64_t seeds[] = {156, 129, 90};
+    for (size_t i = 0; i < 3; i++) {
+        struct kq_lsim_params p;
+        struct kq_lsim_result r;
+        kq_lsim_params_for_seed(seeds[i], &p);
+        assert_true(p.long_down && !p.faults && p.fault_ms == 12000);
+        assert_int_equal(kq_lsim_run(&p, &r), KQ_OK);
+        if (!r.ok)
+            print_message("seed %" PRIu64 ": %s\n", seeds[i], r.failure);
+        assert_true(r.ok);
+        assert_int_equal(r.state_synced, 1);
+    }
+}
+
 static void test_params(void **state)
 {
     (void)state;
@@ -301,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_broken_forget_safety),
         cmocka_unit_test(test_seed_6538_locked_block),
         cmocka_unit_test(test_configurations),
+        cmocka_unit_test(test_long_down),
         cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
