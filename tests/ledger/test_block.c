@@ -414,7 +414,8 @@ static void test_ledger_msg(void **unused)
     assert_null(blk);
     assert_int_equal(kq_block_resp_decode(&blk, &bl, d, mem, kq_buf_len(&b) - 1), KQ_ERR_TRUNCATED);
     assert_true(kq_ledger_frame_is(KQ_FRAME_LEDGER_VOTE));
-    assert_false(kq_ledger_frame_is(0x0106));
+    assert_true(kq_ledger_frame_is(KQ_FRAME_LEDGER_CHUNK));
+    assert_false(kq_ledger_frame_is(0x010a));
     free(c);
     free(d);
 }

@@ -384,8 +384,8 @@ static void test_damaged_state_refused(void **state)
     struct fx *f = *state;
     kq_hash root;
     make_chain(f, &root);
-    qsort(f->cur->recs, f->cur->n_recs, sizeof f->cur->recs[0],
-          rec_cmp); /* boot sorts: keep r where it is */
+    /* boot sorts the records: sort first so r stays where it is */
+    qsort(f->cur->recs, f->cur->n_recs, sizeof f->cur->recs[0], rec_cmp);
     struct rec *r = NULL;
     for (size_t i = 0; i < f->cur->n_recs && r == NULL; i++)
         if (strncmp(f->cur->recs[i].key, KQ_REPLICA_STATE_PREFIX, 13) == 0)
@@ -400,6 +400,19 @@ static void test_damaged_state_refused(void **state)
     assert_int_equal(boot(f, &f->app), KQ_ERR_STORE);
     f->cur->recs[f->cur->n_recs++] = saved;
     qsort(f->cur->recs, f->cur->n_recs, sizeof f->cur->recs[0], rec_cmp);
+    /* a validator-set change record the chain's headers do not show */
+    struct rec *v = &f->cur->recs[f->cur->n_recs++];
+    snprintf(v->key, sizeof v->key, "%s%020d", KQ_REPLICA_VALSET_PREFIX, 3);
+    v->len = 2 + 4 + 32;
+    v->val = calloc(1, v->len);
+    v->val[1] = 1; /* one validator */
+    v->val[5] = 1; /* id 1, another key */
+    v->val[6] = 0x77;
+    char vkey[KQ_CORE_MAX_RECORD_KEY];
+    strcpy(vkey, v->key);
+    assert_int_equal(boot(f, &f->app), KQ_ERR_STORE);
+    rec_drop(f, rec_find(f, vkey));
+    assert_int_equal(boot(f, &f->app), KQ_OK);
     struct rec *h = rec_find(f, KQ_REPLICA_STATE_HEIGHT); /* a state of another height */
     assert_non_null(h);
     h->val[7] ^= 1;
