@@ -1044,8 +1044,7 @@ static void reset_height(struct rp_state *st)
 }
 
 static enum kq_err maybe_sync(struct rp_state *st, struct kq_actions *out);
-static enum kq_err persist_change(struct rp_state *st, struct kq_actions *out,
-                                  const struct rp_vchange *c);
+static enum kq_err persist_change(struct kq_actions *out, const struct rp_vchange *c);
 
 /* Commits block b (raw bytes, certificate cert, execution post/results) at the height in
  * progress: one step persists the block record and the next height's safety record. */
@@ -1080,7 +1079,7 @@ static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uin
         return err;
     }
     if (st->state_stored && st->n_changes > changes) /* with the block, for a restart */
-        KQ_GUARD(persist_change(st, out, &st->changes[st->n_changes - 1]));
+        KQ_GUARD(persist_change(out, &st->changes[st->n_changes - 1]));
     reset_height(st);
     for (uint32_t i = 0; i < b->n_txs; i++) {
         kq_hash id;
@@ -1725,7 +1724,7 @@ static enum kq_err install_snapshot(struct rp_state *st, struct kq_actions *out)
     size_t changes = st->n_changes;
     KQ_TRY(adopt_snapshot(st, b, &hash));
     if (st->n_changes > changes)
-        KQ_TRY(persist_change(st, out, &st->changes[st->n_changes - 1]));
+        KQ_TRY(persist_change(out, &st->changes[st->n_changes - 1]));
     snap_clear(st);
     for (size_t i = 0; i < st->n_waiters; i++) /* their txs may be in the blocks skipped */
         KQ_TRY(kq_actions_reply(out, st->waiters[i].request_id, KQ_ERR_BUSY, NULL, 0));
@@ -2519,8 +2518,7 @@ out:
  * named for the heights after it, written in the step that commits it. */
 #define VALSET_REC_BYTES (2 + (size_t)MAXV * (4 + KQ_LEDGER_PK_BYTES))
 
-static enum kq_err persist_change(struct rp_state *st, struct kq_actions *out,
-                                  const struct rp_vchange *c)
+static enum kq_err persist_change(struct kq_actions *out, const struct rp_vchange *c)
 {
     char key[KQ_CORE_MAX_RECORD_KEY];
     uint8_t *mem = malloc(VALSET_REC_BYTES);
@@ -2534,7 +2532,6 @@ static enum kq_err persist_change(struct rp_state *st, struct kq_actions *out,
     }
     snprintf(key, sizeof key, "%s%020" PRIu64, KQ_REPLICA_VALSET_PREFIX, c->height);
     enum kq_err err = kq_actions_persist(out, key, mem, kq_buf_len(&w), false, 0);
-    (void)st;
     free(mem);
     return err;
 }
@@ -2652,7 +2649,7 @@ static enum kq_err store_all(struct rp_state *st, struct kq_actions *out)
         return KQ_OK; /* not stored: the next start replays again */
     KQ_GUARD(store_state(st, out, NULL, st->app_state, st->chain_len));
     for (size_t i = 0; i < st->n_changes; i++)
-        KQ_GUARD(persist_change(st, out, &st->changes[i]));
+        KQ_GUARD(persist_change(out, &st->changes[i]));
     st->state_stored = true;
     return KQ_OK;
 }
