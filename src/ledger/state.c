@@ -206,6 +206,7 @@ static enum kq_err apply_one(const struct kq_smt *st, const struct block_ctx *ct
             return KQ_OK;
         }
         KQ_GUARD(err);
+        res->sig_verified = true;
     }
     if (tx.family == KQ_TX_FAMILY_MEMBER)
         KQ_GUARD(kq_member_apply(st, &tx, next, &res->status));
