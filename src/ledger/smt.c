@@ -377,6 +377,59 @@ enum kq_err kq_smt_set(const struct kq_smt *t, const uint8_t *key, size_t key_le
     return KQ_OK;
 }
 
+/* Sets key in t, which only the caller holds, reusing the path nodes only t holds (their hashes
+ * are recomputed at the next settle) and copying the rest of the path as kq_smt_set does. On
+ * failure t is unchanged. */
+static enum kq_err put_in_place(struct kq_smt *t, const kq_hash *path, const uint8_t *key,
+                                size_t key_len, const uint8_t *value, size_t value_len)
+{
+    struct smt_node *stack[KQ_SMT_DEPTH];
+    struct kq_smt size;
+    unsigned d, e = 0;
+    bool ok = true;
+    KQ_ASSERT(t->refs == 1 && value != NULL);
+    struct smt_node *n = descend(t, path, stack, &d);
+    bool same = n != NULL && kq_hash_eq(&n->path, path);
+    KQ_GUARD(new_size(t, same ? n : NULL, key_len, value, value_len, &size));
+    while (e < d && stack[e]->refs == 1)
+        e++; /* stack[0..e): reachable only through t (each one's only parent is the previous) */
+    struct smt_node *sub = replacement(n, same, d, path, key, key_len, value, value_len, &ok);
+    for (unsigned i = d; i > e && ok;) {
+        i--;
+        unsigned side = path_bit(path, i);
+        sub = join_side(side, sub, stack[i]->child[1 - side], &ok);
+    }
+    KQ_ENSURE(ok, KQ_ERR_NOMEM);
+    struct smt_node **slot = e == 0 ? &t->root : &stack[e - 1]->child[path_bit(path, e - 1)];
+    struct smt_node *old = *slot; /* stack[e], or n when e == d: sub replaces it */
+    *slot = sub;
+    node_unref(old);
+    for (unsigned i = 0; i < e; i++)
+        stack[i]->hashed = false;
+    t->count = size.count;
+    t->bytes = size.bytes;
+    return KQ_OK;
+}
+
+enum kq_err kq_smt_put(struct kq_smt **t, const uint8_t *key, size_t key_len, const uint8_t *value,
+                       size_t value_len)
+{
+    struct kq_smt *next = NULL;
+    KQ_ASSERT(t != NULL && *t != NULL);
+    KQ_ASSERT(value != NULL || value_len == 0);
+    if ((*t)->refs == 1 && value != NULL) {
+        kq_hash path;
+        KQ_ENSURE(key != NULL && key_len_ok(key_len), KQ_ERR_LIMIT);
+        KQ_ENSURE(value_len <= KQ_LEDGER_MAX_VALUE_BYTES, KQ_ERR_LIMIT);
+        kq_smt_path(key, key_len, &path);
+        return put_in_place(*t, &path, key, key_len, value, value_len);
+    }
+    KQ_GUARD(kq_smt_set(*t, key, key_len, value, value_len, &next));
+    kq_smt_unref(*t);
+    *t = next;
+    return KQ_OK;
+}
+
 /* --- Proofs: version u8 | depth u16 | bitmap ceil(depth/8) bytes (bit i, most significant first:
  * the sibling at depth i is not empty) | those siblings, root side first | terminal u8 |
  * (TERMINAL_OTHER) path [32] value_hash [32]. */
