@@ -45,17 +45,33 @@ enum kq_err kq_ledger_tx_err(enum kq_tx_status status)
     return KQ_ERR_INVALID_ARG;
 }
 
-static size_t cache_slot(const kq_hash *id)
+/* The set of ways id may occupy: a set-associative cache, so ids evict each other only when
+ * more than KQ_LEDGER_VERIFIED_WAYS of those in flight share a set. */
+static kq_hash *cache_set(struct kq_ledger_state_app *a, const kq_hash *id)
 {
     size_t v = 0;
     for (size_t i = 0; i < sizeof v; i++)
         v = v << 8 | id->b[i];
-    return v & (KQ_LEDGER_VERIFIED_CACHE - 1);
+    return a->verified[v & (KQ_LEDGER_VERIFIED_SETS - 1)];
 }
 
-static bool cache_has(const struct kq_ledger_state_app *a, const kq_hash *id)
+static bool cache_has(struct kq_ledger_state_app *a, const kq_hash *id)
 {
-    return kq_hash_eq(&a->verified[cache_slot(id)], id);
+    const kq_hash *set = cache_set(a, id);
+    for (size_t i = 0; i < KQ_LEDGER_VERIFIED_WAYS; i++)
+        if (kq_hash_eq(&set[i], id))
+            return true;
+    return false;
+}
+
+/* Records id as verified, evicting the oldest of its set (first in, first out). */
+static void cache_put(struct kq_ledger_state_app *a, const kq_hash *id)
+{
+    if (cache_has(a, id))
+        return;
+    kq_hash *set = cache_set(a, id);
+    memmove(&set[1], &set[0], (KQ_LEDGER_VERIFIED_WAYS - 1) * sizeof set[0]);
+    set[0] = *id;
 }
 
 static enum kq_err app_genesis(void *ctx, void **state, kq_hash *root)
@@ -74,9 +90,13 @@ static enum kq_err app_check_tx(void *ctx, const void *state, uint64_t height, c
     struct kq_ledger_state_app *a = ctx;
     struct kq_tx_ref ref = {.data = tx, .len = len};
     struct kq_tx_result res;
+    kq_hash id;
+    kq_tx_id(tx, len, &id);
+    ref.sig_verified = cache_has(a, &id); /* a re-check (proposing): these bytes verified */
     KQ_GUARD(kq_state_check_tx(state, height, &ref, &res));
+    if (res.sig_verified)
+        cache_put(a, &res.id);
     KQ_GUARD(kq_ledger_tx_err(res.status));
-    a->verified[cache_slot(&res.id)] = res.id; /* its signature verified (status OK) */
     struct kq_tx decoded;
     KQ_GUARD(kq_tx_decode(&decoded, tx, len)); /* it decoded in the check: this cannot fail */
     *expiry_height = decoded.expiry_height;
@@ -87,7 +107,7 @@ static enum kq_err app_apply_block(void *ctx, const void *pre, uint64_t height, 
                                    const struct kq_tx_view *txs, size_t n, void **post,
                                    kq_hash *root, enum kq_err *results)
 {
-    const struct kq_ledger_state_app *a = ctx;
+    struct kq_ledger_state_app *a = ctx;
     struct kq_tx_ref *refs = calloc(n > 0 ? n : 1, sizeof *refs);
     struct kq_tx_result *res = calloc(n > 0 ? n : 1, sizeof *res);
     enum kq_err err = refs != NULL && res != NULL ? KQ_OK : KQ_ERR_NOMEM;
@@ -101,8 +121,11 @@ static enum kq_err app_apply_block(void *ctx, const void *pre, uint64_t height, 
     if (err == KQ_OK)
         err = kq_state_apply_block(pre, height, time_ms, refs, n, &out, res);
     if (err == KQ_OK) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             results[i] = kq_ledger_tx_err(res[i].status);
+            if (res[i].sig_verified) /* verified here: a later block or check need not again */
+                cache_put(a, &res[i].id);
+        }
         kq_smt_root(out, root);
         *post = out;
     }

@@ -11,16 +11,18 @@
 #include "ledger/tx.h"
 #include "ledger/valset.h"
 
-/* Ids of transactions whose signature verified at admission, so executing them in a block does
- * not verify the same bytes again (the id is the hash of the whole signed encoding, so a hit means
- * exactly those bytes verified; a miss only costs a verification). Power of two. */
-#define KQ_LEDGER_VERIFIED_CACHE 8192
+/* Ids of transactions whose signature verified (at admission or in a block), so re-checking them
+ * when proposing or executing them in a block does not verify the same bytes again (the id is the
+ * hash of the whole signed encoding, so a hit means exactly those bytes verified; a miss only
+ * costs a verification). Sets of ways, a power of two; room for 8x the mempool's bound. */
+#define KQ_LEDGER_VERIFIED_SETS 8192
+#define KQ_LEDGER_VERIFIED_WAYS 4
 
 /* The context the interface functions use: the genesis (borrowed, must outlive the app) and the
- * verified-signature cache (about 256 KiB: allocate the context, don't stack it). */
+ * verified-signature cache (1 MiB: allocate the context, don't stack it). */
 struct kq_ledger_state_app {
     const struct kq_genesis *genesis;
-    kq_hash verified[KQ_LEDGER_VERIFIED_CACHE];
+    kq_hash verified[KQ_LEDGER_VERIFIED_SETS][KQ_LEDGER_VERIFIED_WAYS];
 };
 
 /* Fills app with the state machine's functions over ctx. */

@@ -22,10 +22,15 @@
 #define N_TIMERS     9
 /* Rules fired by one event: each fires at most once per round step, and a commit ends the loop. */
 #define MAX_PROGRESS 64
+/* The mempool's id index: twice its bound (linear probing stays short), a power of two. */
+#define POOL_INDEX_SLOTS (2 * KQ_LEDGER_MEMPOOL_MAX_TXS)
 /* version, height, round, step, locked round, locked hash, proposed round, two optional votes */
 #define SAFETY_BYTES (1 + 8 + 4 + 1 + 4 + 32 + 4 + 2 * (1 + KQ_VOTE_BYTES))
 
 KQ_STATIC_ASSERT(MAXV % 8 == 0, "signer bitmaps are whole bytes");
+KQ_STATIC_ASSERT((POOL_INDEX_SLOTS & (POOL_INDEX_SLOTS - 1)) == 0, "the index masks its hash");
+KQ_STATIC_ASSERT(KQ_LEDGER_MEMPOOL_MAX_TXS < UINT16_MAX, "a slot + 1 fits the index");
+KQ_STATIC_ASSERT(KQ_LEDGER_MAX_WAITING_REQUESTS < UINT32_MAX, "a waiter + 1 fits a u32");
 KQ_STATIC_ASSERT(sizeof(KQ_REPLICA_BLOCK_PREFIX) + 20 <= KQ_CORE_MAX_RECORD_KEY, "key fits");
 KQ_STATIC_ASSERT(sizeof(KQ_REPLICA_STATE_PREFIX) + 2 * KQ_HASH_BYTES <= KQ_CORE_MAX_RECORD_KEY,
                  "a state record's key fits");
@@ -101,17 +106,23 @@ struct rp_snap { /* the snapshot this replica fetches (state sync) */
     uint64_t chunks;
 };
 
+/* A mempool entry. pool[0..pool_n) holds them in no order (a removal moves the last entry into
+ * the hole); prev/next (slot + 1, 0 at the ends) chain them in admission order from pool_head to
+ * pool_tail; pool_index maps ids to slots. */
 struct rp_tx {
     uint8_t *data;
     size_t len;
     kq_hash id;
     uint64_t expiry;
+    uint32_t prev, next;
+    uint32_t waiters; /* the first request waiting for this tx (waiter + 1), 0: none */
 };
 
+/* A request waiting for its tx to commit or fail; its tx's entry chains it. Free ones chain from
+ * waiter_free, and waiters[waiter_used..) were never used. */
 struct rp_waiter {
     uint64_t request_id;
-    kq_hash id;
-    uint64_t expiry;
+    uint32_t next; /* the next waiter of the same tx, or the next free one (waiter + 1), 0: none */
 };
 
 /* What must survive a crash before anything signed leaves. */
@@ -184,6 +195,8 @@ struct rp_state {
     uint32_t sent_proposal_r;
     struct rp_tx *pool;
     size_t pool_n, pool_bytes;
+    uint32_t pool_head, pool_tail;         /* oldest and newest entry (slot + 1), 0: empty */
+    uint16_t pool_index[POOL_INDEX_SLOTS]; /* open addressing on the id: slot + 1, 0: empty */
     struct rp_waiter *waiters;
     size_t n_waiters;
     /* the state's records (an app with persistence): */
@@ -200,6 +213,7 @@ struct rp_state {
     uint64_t serve_clock;
     struct rp_snap snap;
     uint32_t snap_skip; /* block requests to make before trying a snapshot again */
+    uint32_t waiter_free, waiter_used;
 };
 
 static struct rp_state *state_of(void *state)
@@ -833,54 +847,120 @@ static void schedule(struct rp_state *st)
 
 /* ---- mempool and requests ---- */
 
-static enum kq_err reply_waiters(struct rp_state *st, struct kq_actions *out, const kq_hash *id,
-                                 enum kq_err status, uint64_t height, enum kq_err result)
+static size_t index_home(const kq_hash *id)
 {
-    uint8_t mem[KQ_LEDGER_REPLY_BYTES];
-    struct kq_buf b;
-    kq_buf_writer(&b, mem, sizeof mem);
-    put_ok(kq_buf_put(&b, id->b, KQ_HASH_BYTES));
-    put_ok(kq_buf_put_u64(&b, height));
-    put_ok(kq_buf_put_u32(&b, (uint32_t)result));
-    for (size_t i = 0; i < st->n_waiters;) {
-        if (!kq_hash_eq(&st->waiters[i].id, id)) {
-            i++;
-            continue;
-        }
-        size_t n = status == KQ_OK ? sizeof mem : 0;
-        KQ_GUARD(kq_actions_reply(out, st->waiters[i].request_id, status, mem, n));
-        st->waiters[i] = st->waiters[--st->n_waiters];
-    }
-    return KQ_OK;
+    return ((size_t)id->b[0] | (size_t)id->b[1] << 8 | (size_t)id->b[2] << 16) &
+           (POOL_INDEX_SLOTS - 1);
 }
 
-static void pool_remove(struct rp_state *st, size_t i)
+/* The index position holding id, or the empty one where it would go. Ids are hashes, and an
+ * entry passed the app's check (a valid signature), so clustering can't be cheaply forced. */
+static size_t index_pos(const struct rp_state *st, const kq_hash *id)
 {
-    KQ_ASSERT(i < st->pool_n && st->pool_bytes >= st->pool[i].len);
-    st->pool_bytes -= st->pool[i].len;
-    free(st->pool[i].data);
-    memmove(&st->pool[i], &st->pool[i + 1], (st->pool_n - i - 1) * sizeof st->pool[0]);
-    st->pool_n--;
+    size_t p = index_home(id);
+    while (st->pool_index[p] != 0 && !kq_hash_eq(&st->pool[st->pool_index[p] - 1].id, id))
+        p = (p + 1) & (POOL_INDEX_SLOTS - 1); /* ends: the index is at most half full */
+    return p;
+}
+
+/* Empties index position p, moving later entries of its probe run back (no tombstones). */
+static void index_delete(struct rp_state *st, size_t p)
+{
+    for (size_t j = (p + 1) & (POOL_INDEX_SLOTS - 1); st->pool_index[j] != 0;
+         j = (j + 1) & (POOL_INDEX_SLOTS - 1)) {
+        size_t home = index_home(&st->pool[st->pool_index[j] - 1].id);
+        bool stays = p <= j ? (p < home && home <= j) : (p < home || home <= j);
+        if (!stays) { /* its probe from home passes p: move it there */
+            st->pool_index[p] = st->pool_index[j];
+            p = j;
+        }
+    }
+    st->pool_index[p] = 0;
 }
 
 static bool pool_find(const struct rp_state *st, const kq_hash *id, size_t *at)
 {
-    for (size_t i = 0; i < st->pool_n; i++)
-        if (kq_hash_eq(&st->pool[i].id, id)) {
-            *at = i;
-            return true;
-        }
-    return false;
+    size_t p = index_pos(st, id);
+    if (st->pool_index[p] == 0)
+        return false;
+    *at = st->pool_index[p] - 1u;
+    return true;
 }
 
-/* Admits tx (copied) to the mempool after the app's check. Already there: KQ_OK. */
-static enum kq_err pool_add(struct rp_state *st, const uint8_t *tx, size_t len, kq_hash *id)
+static uint32_t *link_to(struct rp_state *st, uint32_t from, bool next)
+{
+    if (from == 0)
+        return next ? &st->pool_head : &st->pool_tail;
+    return next ? &st->pool[from - 1].next : &st->pool[from - 1].prev;
+}
+
+/* Replies to the requests waiting for the tx in slot `at`: the reply a commit carries (id,
+ * height, result) on KQ_OK, the bare error otherwise. */
+static enum kq_err reply_slot(struct rp_state *st, struct kq_actions *out, size_t at,
+                              enum kq_err status, uint64_t height, enum kq_err result)
+{
+    uint8_t mem[KQ_LEDGER_REPLY_BYTES];
+    struct kq_buf b;
+    kq_buf_writer(&b, mem, sizeof mem);
+    put_ok(kq_buf_put(&b, st->pool[at].id.b, KQ_HASH_BYTES));
+    put_ok(kq_buf_put_u64(&b, height));
+    put_ok(kq_buf_put_u32(&b, (uint32_t)result));
+    while (st->pool[at].waiters != 0) {
+        uint32_t w = st->pool[at].waiters;
+        size_t n = status == KQ_OK ? sizeof mem : 0;
+        KQ_GUARD(kq_actions_reply(out, st->waiters[w - 1].request_id, status, mem, n));
+        st->pool[at].waiters = st->waiters[w - 1].next;
+        st->waiters[w - 1].next = st->waiter_free;
+        st->waiter_free = w;
+        KQ_ASSERT(st->n_waiters > 0);
+        st->n_waiters--;
+    }
+    return KQ_OK;
+}
+
+static enum kq_err reply_waiters(struct rp_state *st, struct kq_actions *out, const kq_hash *id,
+                                 enum kq_err status, uint64_t height, enum kq_err result)
+{
+    size_t at;
+    return pool_find(st, id, &at) ? reply_slot(st, out, at, status, height, result) : KQ_OK;
+}
+
+/* Removes the entry in slot i (its waiters answered) and moves the last slot's entry into i;
+ * *follow, a slot + 1 the caller holds, follows that move. */
+static void pool_remove_at(struct rp_state *st, size_t i, uint32_t *follow)
+{
+    KQ_ASSERT(i < st->pool_n && st->pool_bytes >= st->pool[i].len);
+    struct rp_tx *t = &st->pool[i];
+    KQ_ASSERT(t->waiters == 0);
+    st->pool_bytes -= t->len;
+    free(t->data);
+    *link_to(st, t->prev, true) = t->next;
+    *link_to(st, t->next, false) = t->prev;
+    index_delete(st, index_pos(st, &t->id));
+    uint32_t last = (uint32_t)st->pool_n--;
+    if (i + 1 == last)
+        return;
+    st->pool[i] = st->pool[last - 1];
+    *link_to(st, st->pool[i].prev, true) = (uint32_t)i + 1;
+    *link_to(st, st->pool[i].next, false) = (uint32_t)i + 1;
+    st->pool_index[index_pos(st, &st->pool[i].id)] = (uint16_t)(i + 1);
+    if (follow != NULL && *follow == last)
+        *follow = (uint32_t)i + 1;
+}
+
+static void pool_remove(struct rp_state *st, size_t i)
+{
+    pool_remove_at(st, i, NULL);
+}
+
+/* Admits tx (copied) to the mempool after the app's check. Already there: KQ_OK. *at: its slot. */
+static enum kq_err pool_add(struct rp_state *st, const uint8_t *tx, size_t len, kq_hash *id,
+                            size_t *at)
 {
     uint64_t expiry = UINT64_MAX;
-    size_t at;
     KQ_ENSURE(len >= 1 && len <= KQ_LEDGER_TX_MAX_BYTES, KQ_ERR_LIMIT);
     kq_block_tx_id(tx, len, id);
-    if (pool_find(st, id, &at))
+    if (pool_find(st, id, at))
         return KQ_OK;
     KQ_GUARD(st->cfg.app->check_tx(st->cfg.app->ctx, st->app_state, st->height, tx, len, &expiry));
     KQ_ENSURE(expiry >= st->height, KQ_ERR_TIMEOUT);
@@ -889,7 +969,12 @@ static enum kq_err pool_add(struct rp_state *st, const uint8_t *tx, size_t len, 
     uint8_t *copy = malloc(len);
     KQ_ENSURE(copy != NULL, KQ_ERR_NOMEM);
     memcpy(copy, tx, len);
-    st->pool[st->pool_n++] = (struct rp_tx){copy, len, *id, expiry};
+    *at = st->pool_n++;
+    uint32_t slot = (uint32_t)*at + 1;
+    st->pool[*at] = (struct rp_tx){copy, len, *id, expiry, st->pool_tail, 0, 0};
+    *link_to(st, st->pool_tail, true) = slot;
+    st->pool_tail = slot;
+    st->pool_index[index_pos(st, id)] = (uint16_t)slot;
     st->pool_bytes += len;
     return KQ_OK;
 }
@@ -898,13 +983,14 @@ static enum kq_err on_request(struct rp_state *st, const struct kq_event *ev,
                               struct kq_actions *out)
 {
     kq_hash id;
+    size_t at;
     bool wait = ev->request_kind == KQ_LEDGER_REQ_SUBMIT;
     if (!wait && ev->request_kind != KQ_LEDGER_REQ_SUBMIT_ASYNC)
         return kq_actions_reply(out, ev->request_id, KQ_ERR_INVALID_ARG, NULL, 0);
     if (wait && st->n_waiters >= KQ_LEDGER_MAX_WAITING_REQUESTS)
         return kq_actions_reply(out, ev->request_id, KQ_ERR_BUSY, NULL, 0);
     size_t before = st->pool_n;
-    enum kq_err err = pool_add(st, ev->payload, ev->payload_len, &id);
+    enum kq_err err = pool_add(st, ev->payload, ev->payload_len, &id, &at);
     if (err != KQ_OK)
         return kq_actions_reply(out, ev->request_id, err, NULL, 0);
     if (st->pool_n > before) {
@@ -919,29 +1005,28 @@ static enum kq_err on_request(struct rp_state *st, const struct kq_event *ev,
     }
     if (!wait)
         return kq_actions_reply(out, ev->request_id, KQ_OK, id.b, KQ_HASH_BYTES);
-    st->waiters[st->n_waiters++] =
-        (struct rp_waiter){ev->request_id, id, st->pool[st->pool_n - 1].expiry};
-    if (pool_find(st, &id, &before))
-        st->waiters[st->n_waiters - 1].expiry = st->pool[before].expiry;
+    uint32_t w = st->waiter_free;
+    if (w != 0)
+        st->waiter_free = st->waiters[w - 1].next;
+    else
+        w = ++st->waiter_used; /* n_waiters < the bound: room below it */
+    KQ_ASSERT(w <= KQ_LEDGER_MAX_WAITING_REQUESTS);
+    st->waiters[w - 1] = (struct rp_waiter){ev->request_id, st->pool[at].waiters};
+    st->pool[at].waiters = w;
+    st->n_waiters++;
     return KQ_OK;
 }
 
-/* Drops what can no longer commit at the height in progress. */
+/* Drops what can no longer commit at the height in progress; its waiters time out. */
 static enum kq_err expire(struct rp_state *st, struct kq_actions *out)
 {
-    for (size_t i = 0; i < st->n_waiters;) {
-        if (st->waiters[i].expiry >= st->height) {
-            i++;
+    for (uint32_t i = st->pool_head; i != 0;) {
+        size_t at = i - 1;
+        i = st->pool[at].next;
+        if (st->pool[at].expiry >= st->height)
             continue;
-        }
-        KQ_GUARD(kq_actions_reply(out, st->waiters[i].request_id, KQ_ERR_TIMEOUT, NULL, 0));
-        st->waiters[i] = st->waiters[--st->n_waiters];
-    }
-    for (size_t i = 0; i < st->pool_n;) {
-        if (st->pool[i].expiry >= st->height)
-            i++;
-        else
-            pool_remove(st, i);
+        KQ_GUARD(reply_slot(st, out, at, KQ_ERR_TIMEOUT, 0, KQ_ERR_TIMEOUT));
+        pool_remove_at(st, at, &i);
     }
     return KQ_OK;
 }
@@ -1726,9 +1811,9 @@ static enum kq_err install_snapshot(struct rp_state *st, struct kq_actions *out)
     if (st->n_changes > changes)
         KQ_TRY(persist_change(out, &st->changes[st->n_changes - 1]));
     snap_clear(st);
-    for (size_t i = 0; i < st->n_waiters; i++) /* their txs may be in the blocks skipped */
-        KQ_TRY(kq_actions_reply(out, st->waiters[i].request_id, KQ_ERR_BUSY, NULL, 0));
-    st->n_waiters = 0;
+    for (size_t at = 0; at < st->pool_n; at++) /* their txs may be in the blocks skipped */
+        KQ_TRY(reply_slot(st, out, at, KQ_ERR_BUSY, 0, KQ_ERR_BUSY));
+    KQ_ASSERT(st->n_waiters == 0);
     reset_height(st);
     st->sync_asked = 0;
     st->safety.height = st->height;
@@ -1886,22 +1971,23 @@ static enum kq_err on_vote(struct rp_state *st, uint32_t peer, const uint8_t *p,
 static enum kq_err select_txs(struct rp_state *st, struct kq_block *b, struct kq_actions *out)
 {
     size_t bytes = 0;
-    for (size_t i = 0;
-         i < st->pool_n && b->n_txs < KQ_LEDGER_MAX_BLOCK_TXS - KQ_LEDGER_BLOCK_SYSTEM_TXS;) {
-        struct rp_tx *t = &st->pool[i];
+    for (uint32_t i = st->pool_head;
+         i != 0 && b->n_txs < KQ_LEDGER_MAX_BLOCK_TXS - KQ_LEDGER_BLOCK_SYSTEM_TXS;) {
+        size_t at = i - 1;
+        struct rp_tx *t = &st->pool[at];
         uint64_t expiry;
+        i = t->next;
         enum kq_err err = st->cfg.app->check_tx(st->cfg.app->ctx, st->app_state, st->height,
                                                 t->data, t->len, &expiry);
         if (err != KQ_OK) { /* no longer valid on the latest state */
-            KQ_GUARD(reply_waiters(st, out, &t->id, err, 0, err));
-            pool_remove(st, i);
+            KQ_GUARD(reply_slot(st, out, at, err, 0, err));
+            pool_remove_at(st, at, &i);
             continue;
         }
         if (bytes + t->len > KQ_LEDGER_MAX_BLOCK_TX_BYTES)
             break;
         bytes += t->len;
         b->txs[b->n_txs++] = (struct kq_tx_view){t->data, t->len};
-        i++;
     }
     b->header.tx_count = b->n_txs;
     return kq_block_tx_root(b, &b->header.tx_root);
@@ -2265,8 +2351,9 @@ static enum kq_err on_frame(struct rp_state *st, const struct kq_event *ev, stru
         const uint8_t *tx;
         size_t len;
         kq_hash id;
+        size_t at;
         KQ_GUARD(kq_tx_msg_decode(&tx, &len, ev->payload, ev->payload_len));
-        enum kq_err err = pool_add(st, tx, len, &id);
+        enum kq_err err = pool_add(st, tx, len, &id, &at);
         /* a full pool or a tx the app refuses (expired, already committed) is dropped */
         return err == KQ_ERR_NOMEM ? err : KQ_OK;
     }

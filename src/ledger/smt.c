@@ -2,7 +2,10 @@
  * node's subtree holds >= 2 leaves (a one-leaf subtree is stored as that leaf, an empty one as
  * NULL), its hash is H(node, left || right) with NULL as the zero hash, and a leaf at depth d
  * shares the first d bits of its path with its position. Nodes are immutable once built and
- * freed when their last parent or version drops them, so versions share all untouched nodes. */
+ * freed when their last parent or version drops them, so versions share all untouched nodes.
+ * Hashes are computed lazily, when a root or proof is first asked for (a hashed node's
+ * descendants are all hashed), so the many versions of a block share the work on the upper
+ * levels and a version never asked for (a mempool check) costs no hashing. Single-threaded. */
 #include "ledger/smt.h"
 
 #include <stdlib.h>
@@ -20,7 +23,7 @@
 #define TERMINAL_LEAF  1 /* the path ends in the key's own leaf: key present */
 #define TERMINAL_OTHER 2 /* the path ends in another key's leaf: key absent */
 #define BITMAP_BYTES   (KQ_SMT_DEPTH / 8)
-/* Freeing walks depth first and leaves at most one sibling per level on its stack. */
+/* Freeing and settling walk depth first: at most the node and one sibling per level stacked. */
 #define FREE_STACK_DEPTH (2 * (KQ_SMT_DEPTH + 2))
 
 KQ_STATIC_ASSERT(KQ_SMT_DEPTH == 8 * KQ_HASH_BYTES, "one level per path bit");
@@ -29,6 +32,7 @@ KQ_STATIC_ASSERT(KQ_SMT_DEPTH <= UINT16_MAX, "the proof's depth is a u16");
 struct smt_node {
     size_t refs; /* parents and versions pointing here */
     bool leaf;
+    bool hashed; /* hash (and a leaf's value_hash) computed: settle() */
     kq_hash hash;
     struct smt_node *child[2]; /* internal: left (bit 0) and right (bit 1), NULL if empty */
     kq_hash path;              /* leaf: H(key) */
@@ -51,9 +55,11 @@ static unsigned path_bit(const kq_hash *path, unsigned depth)
     return (unsigned)(path->b[depth / 8] >> (7 - depth % 8)) & 1u;
 }
 
+/* The hash of a node already settled. */
 static const kq_hash *node_hash(const struct smt_node *n)
 {
     static const kq_hash zero;
+    KQ_ASSERT(n == NULL || n->hashed);
     return n == NULL ? &zero : &n->hash;
 }
 
@@ -108,9 +114,38 @@ static struct smt_node *leaf_new(const kq_hash *path, const uint8_t *key, size_t
     memcpy(n->data, key, key_len);
     if (value_len > 0)
         memcpy(n->data + key_len, value, value_len);
-    kq_hash_tagged(&n->value_hash, TAG_VALUE, value, value_len);
-    leaf_hash(&n->path, &n->value_hash, &n->hash);
     return n;
+}
+
+/* Computes the hashes missing under n (post-order; children before their parent). */
+static void settle(struct smt_node *n)
+{
+    struct smt_node *stack[FREE_STACK_DEPTH];
+    size_t top = 0;
+    if (n != NULL && !n->hashed)
+        stack[top++] = n;
+    while (top > 0) {
+        struct smt_node *x = stack[top - 1];
+        if (x->leaf) {
+            kq_hash_tagged(&x->value_hash, TAG_VALUE, x->data + x->key_len, x->value_len);
+            leaf_hash(&x->path, &x->value_hash, &x->hash);
+            x->hashed = true;
+            top--;
+            continue;
+        }
+        size_t before = top;
+        for (int i = 1; i >= 0; i--) {
+            if (x->child[i] != NULL && !x->child[i]->hashed) {
+                KQ_ASSERT(top < FREE_STACK_DEPTH);
+                stack[top++] = x->child[i];
+            }
+        }
+        if (top > before)
+            continue; /* x again once its children are done */
+        kq_hash_tagged2(&x->hash, TAG_NODE, node_hash(x->child[0]), node_hash(x->child[1]));
+        x->hashed = true;
+        top--;
+    }
 }
 
 /* The subtree whose children are a and b (ownership of both passes to it, on failure too):
@@ -133,7 +168,6 @@ static struct smt_node *join(struct smt_node *a, struct smt_node *b, bool *ok)
     n->refs = 1;
     n->child[0] = a;
     n->child[1] = b;
-    kq_hash_tagged2(&n->hash, TAG_NODE, node_hash(a), node_hash(b));
     return n;
 }
 
@@ -205,6 +239,7 @@ void kq_smt_root(const struct kq_smt *t, kq_hash *root)
 {
     KQ_ASSERT(t != NULL);
     KQ_ASSERT(root != NULL);
+    settle(t->root);
     *root = *node_hash(t->root);
 }
 
@@ -342,6 +377,59 @@ enum kq_err kq_smt_set(const struct kq_smt *t, const uint8_t *key, size_t key_le
     return KQ_OK;
 }
 
+/* Sets key in t, which only the caller holds, reusing the path nodes only t holds (their hashes
+ * are recomputed at the next settle) and copying the rest of the path as kq_smt_set does. On
+ * failure t is unchanged. */
+static enum kq_err put_in_place(struct kq_smt *t, const kq_hash *path, const uint8_t *key,
+                                size_t key_len, const uint8_t *value, size_t value_len)
+{
+    struct smt_node *stack[KQ_SMT_DEPTH];
+    struct kq_smt size;
+    unsigned d, e = 0;
+    bool ok = true;
+    KQ_ASSERT(t->refs == 1 && value != NULL);
+    struct smt_node *n = descend(t, path, stack, &d);
+    bool same = n != NULL && kq_hash_eq(&n->path, path);
+    KQ_GUARD(new_size(t, same ? n : NULL, key_len, value, value_len, &size));
+    while (e < d && stack[e]->refs == 1)
+        e++; /* stack[0..e): reachable only through t (each one's only parent is the previous) */
+    struct smt_node *sub = replacement(n, same, d, path, key, key_len, value, value_len, &ok);
+    for (unsigned i = d; i > e && ok;) {
+        i--;
+        unsigned side = path_bit(path, i);
+        sub = join_side(side, sub, stack[i]->child[1 - side], &ok);
+    }
+    KQ_ENSURE(ok, KQ_ERR_NOMEM);
+    struct smt_node **slot = e == 0 ? &t->root : &stack[e - 1]->child[path_bit(path, e - 1)];
+    struct smt_node *old = *slot; /* stack[e], or n when e == d: sub replaces it */
+    *slot = sub;
+    node_unref(old);
+    for (unsigned i = 0; i < e; i++)
+        stack[i]->hashed = false;
+    t->count = size.count;
+    t->bytes = size.bytes;
+    return KQ_OK;
+}
+
+enum kq_err kq_smt_put(struct kq_smt **t, const uint8_t *key, size_t key_len, const uint8_t *value,
+                       size_t value_len)
+{
+    struct kq_smt *next = NULL;
+    KQ_ASSERT(t != NULL && *t != NULL);
+    KQ_ASSERT(value != NULL || value_len == 0);
+    if ((*t)->refs == 1 && value != NULL) {
+        kq_hash path;
+        KQ_ENSURE(key != NULL && key_len_ok(key_len), KQ_ERR_LIMIT);
+        KQ_ENSURE(value_len <= KQ_LEDGER_MAX_VALUE_BYTES, KQ_ERR_LIMIT);
+        kq_smt_path(key, key_len, &path);
+        return put_in_place(*t, &path, key, key_len, value, value_len);
+    }
+    KQ_GUARD(kq_smt_set(*t, key, key_len, value, value_len, &next));
+    kq_smt_unref(*t);
+    *t = next;
+    return KQ_OK;
+}
+
 /* --- Proofs: version u8 | depth u16 | bitmap ceil(depth/8) bytes (bit i, most significant first:
  * the sibling at depth i is not empty) | those siblings, root side first | terminal u8 |
  * (TERMINAL_OTHER) path [32] value_hash [32]. */
@@ -356,6 +444,7 @@ enum kq_err kq_smt_prove(const struct kq_smt *t, const uint8_t *key, size_t key_
     KQ_ASSERT(t != NULL && out != NULL);
     KQ_ENSURE(key != NULL && key_len_ok(key_len), KQ_ERR_LIMIT);
     kq_smt_path(key, key_len, &path);
+    settle(t->root);
     const struct smt_node *n = descend(t, &path, stack, &d);
     size_t present = 0;
     for (unsigned i = 0; i < d; i++) {
@@ -586,6 +675,8 @@ bool kq_smt_diff(const struct kq_smt *a, const struct kq_smt *b, kq_smt_visit_fn
     struct diff_item stack[2 * (KQ_SMT_DEPTH + 2)];
     size_t top = 0;
     KQ_ASSERT(a != NULL && b != NULL && fn != NULL);
+    settle(a->root); /* the walk compares hashes (computed lazily): a root would need them anyway */
+    settle(b->root);
     stack[top++] = (struct diff_item){a->root, b->root, 0};
     while (top > 0) {
         struct diff_item it = stack[--top];

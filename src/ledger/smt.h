@@ -51,6 +51,13 @@ KQ_MUST_USE enum kq_err kq_smt_get(const struct kq_smt *t, const uint8_t *key, s
 KQ_MUST_USE enum kq_err kq_smt_set(const struct kq_smt *t, const uint8_t *key, size_t key_len,
                                    const uint8_t *value, size_t value_len, struct kq_smt **out);
 
+/* Like kq_smt_set, but replaces *t (a reference the caller owns) by the new version. When the
+ * caller's is the only reference, the update happens in place, reusing the nodes only *t holds
+ * (a block's many versions then copy each shared path once, not once per update). Same limits
+ * and errors; on failure *t is unchanged. */
+KQ_MUST_USE enum kq_err kq_smt_put(struct kq_smt **t, const uint8_t *key, size_t key_len,
+                                   const uint8_t *value, size_t value_len);
+
 /* The root hash (all zero for the empty tree). */
 void kq_smt_root(const struct kq_smt *t, kq_hash *root);
 /* Number of keys, and bytes of keys plus values held (what the state-bytes limit counts). */

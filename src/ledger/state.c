@@ -26,13 +26,8 @@ KQ_STATIC_ASSERT(STATE_KEY_MAX <= KQ_LEDGER_MAX_KEY_BYTES, "state keys fit the t
 enum kq_err kq_state_put(struct kq_smt **cur, const char *key, const uint8_t *value,
                          size_t value_len)
 {
-    struct kq_smt *next = NULL;
     KQ_ASSERT(cur != NULL && *cur != NULL && key != NULL);
-    KQ_GUARD(kq_smt_set(*cur, (const uint8_t *)key, strlen(key), value, value_len, &next));
-    KQ_ASSERT(next != NULL);
-    kq_smt_unref(*cur);
-    *cur = next;
-    return KQ_OK;
+    return kq_smt_put(cur, (const uint8_t *)key, strlen(key), value, value_len);
 }
 
 static void hex_key(const char *prefix, const uint8_t b[32], char out[STATE_KEY_MAX])
@@ -206,6 +201,7 @@ static enum kq_err apply_one(const struct kq_smt *st, const struct block_ctx *ct
             return KQ_OK;
         }
         KQ_GUARD(err);
+        res->sig_verified = true;
     }
     if (tx.family == KQ_TX_FAMILY_MEMBER)
         KQ_GUARD(kq_member_apply(st, &tx, next, &res->status));

@@ -24,7 +24,8 @@ struct kq_tx_ref {
 
 struct kq_tx_result {
     enum kq_tx_status status;
-    kq_hash id; /* kq_tx_id of the encoding (all zero when oversized) */
+    kq_hash id;        /* kq_tx_id of the encoding (all zero when oversized) */
+    bool sig_verified; /* its signature was verified by this call and is valid */
 };
 
 /* State keys owned by the state machine itself. */

@@ -853,11 +853,14 @@ static void test_follower_and_expiry(void **unused)
     w->drop_tx_from = 2; /* the follower's gossip never reaches the validator */
     uint64_t r = submit(w, 1, "E\x03", KQ_LEDGER_REQ_SUBMIT);
     assert_null(reply_of(w, r));
+    uint64_t r2 = submit(w, 1, "E\x03-2", KQ_LEDGER_REQ_SUBMIT); /* expires in the same sweep */
     uint64_t bad = submit(w, 1, "\xff", KQ_LEDGER_REQ_SUBMIT);
     assert_int_equal(reply_of(w, bad)->status, KQ_ERR_FORMAT);
     run_until(w, 5, 100000);
     assert_non_null(reply_of(w, r));
     assert_int_equal(reply_of(w, r)->status, KQ_ERR_TIMEOUT);
+    assert_int_equal(reply_of(w, r2)->status, KQ_ERR_TIMEOUT);
+    assert_int_equal(kq_replica_mempool_count(w->slots[1].state), 0);
     uint64_t late = submit(w, 1, "E\x02", KQ_LEDGER_REQ_SUBMIT);
     assert_int_equal(reply_of(w, late)->status, KQ_ERR_TIMEOUT);
     check_agree(w, 5);
@@ -1543,6 +1546,79 @@ static void test_mempool_bound(void **unused)
     world_free(w);
 }
 
+/* The mempool keeps admission order through removals anywhere in it (commits take the oldest,
+ * expiry drops entries from the middle, each removal moving another entry's slot): blocks hold
+ * exactly the unexpired txs in submission order; every waiting request (two on one tx) gets its
+ * answer; a resubmitted tx is found wherever it now sits. */
+#define ORDER_TXS 2500
+static void tx_name(char *out, size_t cap, unsigned k)
+{
+    if (k >= 2000 && k % 7 == 3)
+        snprintf(out, cap, "E\x02-%u", k); /* expires with block 2: beyond blocks 1 and 2 */
+    else
+        snprintf(out, cap, "t-%u", k);
+}
+
+static void test_mempool_order(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(12, 1, 0);
+    boot(w, 0);
+    char tx[32];
+    uint64_t waits[ORDER_TXS / 50 + 1], twice = 0;
+    size_t n_waits = 0;
+    for (unsigned k = 0; k < ORDER_TXS; k++) {
+        tx_name(tx, sizeof tx, k);
+        if (k % 50 == 49) {
+            waits[n_waits++] = submit(w, 0, tx, KQ_LEDGER_REQ_SUBMIT);
+            continue;
+        }
+        uint64_t id = submit(w, 0, tx, KQ_LEDGER_REQ_SUBMIT_ASYNC);
+        assert_int_equal(reply_of(w, id)->status, KQ_OK);
+        w->n_replies--;
+    }
+    tx_name(tx, sizeof tx, 99); /* a second request waiting for one tx */
+    twice = submit(w, 0, tx, KQ_LEDGER_REQ_SUBMIT);
+    assert_int_equal(w->n_replies, 0);
+    run_until(w, 2, 1000000);
+    size_t left = kq_replica_mempool_count(w->slots[0].state);
+    tx_name(tx, sizeof tx, 2401); /* still pending, moved around by the removals */
+    uint64_t again = submit(w, 0, tx, KQ_LEDGER_REQ_SUBMIT_ASYNC);
+    assert_int_equal(reply_of(w, again)->status, KQ_OK);
+    assert_int_equal(kq_replica_mempool_count(w->slots[0].state), left);
+    for (long e = 0; e < 1000000 && kq_replica_mempool_count(w->slots[0].state) > 0; e++)
+        assert_true(tick(w));
+    assert_int_equal(kq_replica_mempool_count(w->slots[0].state), 0);
+    unsigned k = 0;
+    struct kq_block *b = calloc(1, sizeof *b);
+    struct kq_cert *c = calloc(1, sizeof *c);
+    for (uint64_t h = 1; h <= kq_replica_height(w->slots[0].state); h++) {
+        const uint8_t *rec, *raw;
+        size_t len, raw_len;
+        assert_int_equal(kq_replica_block_record(w->slots[0].state, h, &rec, &len), KQ_OK);
+        assert_int_equal(kq_block_resp_decode(&raw, &raw_len, c, rec, len), KQ_OK);
+        assert_int_equal(kq_block_decode(b, raw, raw_len), KQ_OK);
+        for (uint32_t i = 0; i < b->n_txs; i++, k++) {
+            tx_name(tx, sizeof tx, k);
+            while (tx[0] == 'E' && h > 2) /* expired before it could be proposed */
+                tx_name(tx, sizeof tx, ++k);
+            assert_int_equal(b->txs[i].len, strlen(tx));
+            assert_memory_equal(b->txs[i].data, tx, strlen(tx));
+        }
+    }
+    assert_int_equal(k, ORDER_TXS);
+    for (size_t i = 0; i < n_waits; i++) {
+        unsigned pos = (unsigned)(50 * i + 49);
+        bool expires = pos >= 2000 && pos % 7 == 3;
+        assert_int_equal(reply_of(w, waits[i])->status, expires ? KQ_ERR_TIMEOUT : KQ_OK);
+    }
+    assert_int_equal(reply_of(w, twice)->status, KQ_OK);
+    assert_int_equal(reply_of(w, waits[1])->status, KQ_OK); /* the first request for tx 99 */
+    free(c);
+    free(b);
+    world_free(w);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -1558,6 +1634,7 @@ int main(void)
         cmocka_unit_test(test_chain_certs),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_mempool_bound),
+        cmocka_unit_test(test_mempool_order),
         cmocka_unit_test(test_locking),
         cmocka_unit_test(test_round_skip),
         cmocka_unit_test(test_frozen_clocks),

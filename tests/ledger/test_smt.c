@@ -600,6 +600,70 @@ static void test_random_updates(void **state)
     free(m);
 }
 
+/* kq_smt_put: in place while the caller holds the only reference, copying otherwise. Driven like
+ * test_random_updates, with roots read between updates (so reused nodes had hashes to forget) and
+ * snapshots held (so paths are shared), against a tree built by kq_smt_set; the snapshots and the
+ * final tree match the model, and a put past a limit leaves the tree as it was. */
+static void test_put_in_place(void **state)
+{
+    (void)state;
+    struct model *m = calloc(1, sizeof *m);
+    struct model *snap_model = calloc(SNAPS, sizeof *snap_model);
+    struct kq_smt *snaps[SNAPS];
+    uint64_t seed = 0x243f6a8885a308d3ull;
+    struct kq_smt *t = kq_smt_new(), *ref = kq_smt_new();
+    assert_non_null(m);
+    assert_non_null(snap_model);
+    for (int u = 0; u < UPDATES / 4; u++) {
+        size_t i = (size_t)(rng_next(&seed) % UNIVERSE);
+        char k[32];
+        snprintf(k, sizeof k, "key/%zu", i);
+        const char *v = NULL;
+        if (rng_next(&seed) % 4 != 0) {
+            snprintf(m->val[i], sizeof m->val[i], "%llu",
+                     (unsigned long long)(rng_next(&seed) % 1000000));
+            v = m->val[i];
+        }
+        m->present[i] = v != NULL;
+        assert_int_equal(kq_smt_put(&t, (const uint8_t *)k, strlen(k), (const uint8_t *)v,
+                                    v != NULL ? strlen(v) : 0),
+                         KQ_OK);
+        ref = set_str(ref, k, v);
+        if (rng_next(&seed) % 16 == 0) {
+            uint8_t a[32], b[32];
+            root_of(t, a);
+            root_of(ref, b);
+            assert_memory_equal(a, b, 32);
+        }
+        if (u % (UPDATES / 4 / SNAPS) == UPDATES / 4 / SNAPS - 1) {
+            int s = u / (UPDATES / 4 / SNAPS);
+            snaps[s] = kq_smt_ref(t);
+            snap_model[s] = *m;
+        }
+    }
+    model_check(t, m);
+    for (int s = 0; s < SNAPS; s++) {
+        model_check(snaps[s], &snap_model[s]);
+        kq_smt_unref(snaps[s]);
+    }
+    kq_smt_unref(ref);
+    kq_smt_unref(t);
+    t = kq_smt_new_bounded(2, 100);
+    uint8_t before[32], after[32];
+    assert_int_equal(kq_smt_put(&t, (const uint8_t *)"a", 1, (const uint8_t *)"1", 1), KQ_OK);
+    assert_int_equal(kq_smt_put(&t, (const uint8_t *)"b", 1, (const uint8_t *)"2", 1), KQ_OK);
+    root_of(t, before);
+    assert_int_equal(kq_smt_put(&t, (const uint8_t *)"c", 1, (const uint8_t *)"3", 1),
+                     KQ_ERR_LIMIT);
+    root_of(t, after);
+    assert_memory_equal(before, after, 32);
+    assert_int_equal(kq_smt_count(t), 2);
+    check_value(t, "c", NULL);
+    kq_smt_unref(t);
+    free(snap_model);
+    free(m);
+}
+
 /* --- Iteration */
 
 struct collect {
@@ -828,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_noncanonical),
         cmocka_unit_test(test_prove_room),
         cmocka_unit_test(test_random_updates),
+        cmocka_unit_test(test_put_in_place),
         cmocka_unit_test(test_foreach),
         cmocka_unit_test(test_diff),
     };
