@@ -301,4 +301,11 @@ _Static_assert(KQ_SIM_MAX_RECORDS < 0xffffffffu / 2, "record slots are u32 index
  * transaction: thousands would be an unusual chain). */
 #define KQ_CLI_MAX_VALSET_CHANGES 4096
 
+/* Re-broadcast by a non-validator of the txs it holds: a tx waits this many heights since its last
+ * broadcast before the next, and at most this many (and bytes) go out per height (a bound on the
+ * traffic a follower with a full mempool adds, and on the commit step's actions; oldest first). */
+#define KQ_LEDGER_REGOSSIP_BLOCKS    2
+#define KQ_LEDGER_REGOSSIP_MAX       64
+#define KQ_LEDGER_REGOSSIP_MAX_BYTES (1024u * 1024)
+
 #endif

@@ -28,6 +28,19 @@
 #define SAFETY_BYTES (1 + 8 + 4 + 1 + 4 + 32 + 4 + 2 * (1 + KQ_VOTE_BYTES))
 
 KQ_STATIC_ASSERT(MAXV % 8 == 0, "signer bitmaps are whole bytes");
+/* A commit step must never run out of actions or arena half-way (a failed step emits nothing, but
+ * the replica would have moved on): the block record, its state diff, a reply per waiting request,
+ * the re-broadcasts, the safety record and a few sends and timers fit, with room to spare. */
+KQ_STATIC_ASSERT(KQ_LEDGER_MAX_BLOCK_DIFF_KEYS + KQ_LEDGER_MAX_WAITING_REQUESTS +
+                         KQ_LEDGER_REGOSSIP_MAX + 64 <=
+                     KQ_CORE_MAX_ACTIONS,
+                 "a commit's actions fit one step");
+KQ_STATIC_ASSERT((size_t)KQ_BLOCK_RESP_MAX_BYTES + KQ_LEDGER_MAX_BLOCK_DIFF_BYTES +
+                         (size_t)KQ_LEDGER_MAX_BLOCK_DIFF_KEYS * (KQ_LEDGER_MAX_KEY_BYTES + 16) +
+                         (size_t)KQ_LEDGER_MAX_WAITING_REQUESTS * 64 +
+                         KQ_LEDGER_REGOSSIP_MAX_BYTES + 256 * 1024 <=
+                     KQ_CORE_ACTION_ARENA,
+                 "a commit's payloads fit the arena");
 KQ_STATIC_ASSERT((POOL_INDEX_SLOTS & (POOL_INDEX_SLOTS - 1)) == 0, "the index masks its hash");
 KQ_STATIC_ASSERT(KQ_LEDGER_MEMPOOL_MAX_TXS < UINT16_MAX, "a slot + 1 fits the index");
 KQ_STATIC_ASSERT(KQ_LEDGER_MAX_WAITING_REQUESTS < UINT32_MAX, "a waiter + 1 fits a u32");
@@ -115,7 +128,8 @@ struct rp_tx {
     kq_hash id;
     uint64_t expiry;
     uint32_t prev, next;
-    uint32_t waiters; /* the first request waiting for this tx (waiter + 1), 0: none */
+    uint32_t waiters;  /* the first request waiting for this tx (waiter + 1), 0: none */
+    uint64_t gossip_h; /* height at which it was last broadcast (or received) */
 };
 
 /* A request waiting for its tx to commit or fail; its tx's entry chains it. Free ones chain from
@@ -971,11 +985,50 @@ static enum kq_err pool_add(struct rp_state *st, const uint8_t *tx, size_t len, 
     memcpy(copy, tx, len);
     *at = st->pool_n++;
     uint32_t slot = (uint32_t)*at + 1;
-    st->pool[*at] = (struct rp_tx){copy, len, *id, expiry, st->pool_tail, 0, 0};
+    st->pool[*at] = (struct rp_tx){copy, len, *id, expiry, st->pool_tail, 0, 0, st->height};
     *link_to(st, st->pool_tail, true) = slot;
     st->pool_tail = slot;
     st->pool_index[index_pos(st, id)] = (uint16_t)slot;
     st->pool_bytes += len;
+    return KQ_OK;
+}
+
+/* Broadcasts the tx in slot `at` to every peer. */
+static enum kq_err gossip(struct rp_state *st, struct kq_actions *out, size_t at)
+{
+    const struct rp_tx *t = &st->pool[at];
+    uint8_t *msg = malloc(1 + t->len);
+    KQ_ENSURE(msg != NULL, KQ_ERR_NOMEM);
+    struct kq_buf b;
+    kq_buf_writer(&b, msg, 1 + t->len);
+    put_ok(kq_tx_msg_encode(t->data, t->len, &b));
+    enum kq_err err = kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_TX, msg, kq_buf_len(&b));
+    free(msg);
+    st->pool[at].gossip_h = st->height;
+    return err;
+}
+
+/* A replica that is not a validator never proposes: a tx only it holds (its broadcast lost, or
+ * refused by full mempools) would wait for ever. So it broadcasts again, oldest first, the txs
+ * that have waited KQ_LEDGER_REGOSSIP_BLOCKS since their last broadcast, at most
+ * KQ_LEDGER_REGOSSIP_MAX per height. */
+static enum kq_err regossip(struct rp_state *st, struct kq_actions *out)
+{
+    size_t sent = 0;
+    if (st->self_index >= 0)
+        return KQ_OK;
+    size_t bytes = 0;
+    for (uint32_t i = st->pool_head; i != 0 && sent < KQ_LEDGER_REGOSSIP_MAX;) {
+        size_t at = i - 1;
+        i = st->pool[at].next;
+        if (st->pool[at].gossip_h + KQ_LEDGER_REGOSSIP_BLOCKS > st->height)
+            continue;
+        if (bytes + st->pool[at].len > KQ_LEDGER_REGOSSIP_MAX_BYTES)
+            break;
+        bytes += st->pool[at].len;
+        KQ_GUARD(gossip(st, out, at));
+        sent++;
+    }
     return KQ_OK;
 }
 
@@ -993,16 +1046,8 @@ static enum kq_err on_request(struct rp_state *st, const struct kq_event *ev,
     enum kq_err err = pool_add(st, ev->payload, ev->payload_len, &id, &at);
     if (err != KQ_OK)
         return kq_actions_reply(out, ev->request_id, err, NULL, 0);
-    if (st->pool_n > before) {
-        uint8_t *msg = malloc(1 + ev->payload_len);
-        KQ_ENSURE(msg != NULL, KQ_ERR_NOMEM);
-        struct kq_buf b;
-        kq_buf_writer(&b, msg, 1 + ev->payload_len);
-        put_ok(kq_tx_msg_encode(ev->payload, ev->payload_len, &b));
-        err = kq_actions_send(out, KQ_PEER_ALL, KQ_FRAME_LEDGER_TX, msg, kq_buf_len(&b));
-        free(msg);
-        KQ_GUARD(err);
-    }
+    if (st->pool_n > before)
+        KQ_GUARD(gossip(st, out, at));
     if (!wait)
         return kq_actions_reply(out, ev->request_id, KQ_OK, id.b, KQ_HASH_BYTES);
     uint32_t w = st->waiter_free;
@@ -1182,6 +1227,7 @@ static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uin
     st->safety.proposed_round = KQ_ROUND_NONE;
     st->safety_dirty = true;
     KQ_GUARD(expire(st, out));
+    KQ_GUARD(regossip(st, out));
     KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_COMMIT, st->cfg.commit_ms));
     return maybe_sync(st, out);
 }

@@ -867,6 +867,30 @@ static void test_follower_and_expiry(void **unused)
     world_free(w);
 }
 
+/* A follower holding a tx whose first broadcast was lost broadcasts it again once it has waited
+ * KQ_LEDGER_REGOSSIP_BLOCKS heights; then it commits. A validator does not re-broadcast (it will
+ * propose what it holds). */
+static void test_follower_regossip(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(8, 1, 1); /* validator 1 alone commits; 2 follows */
+    boot(w, 0);
+    boot(w, 1);
+    w->drop_tx_from = 2; /* the admission broadcast is lost */
+    uint64_t r = submit(w, 1, "from-the-follower", KQ_LEDGER_REQ_SUBMIT);
+    run_until(w, 2, 100000);
+    assert_null(reply_of(w, r));
+    assert_int_equal(kq_replica_mempool_count(w->slots[0].state), 0);
+    w->drop_tx_from = 0; /* the links work again: only a new broadcast can carry it */
+    run_until(w, 2 + KQ_LEDGER_REGOSSIP_BLOCKS + 3, 200000);
+    assert_non_null(reply_of(w, r));
+    assert_int_equal(reply_of(w, r)->status, KQ_OK);
+    const struct app_st *a = kq_replica_app_state(w->slots[0].state);
+    assert_int_equal(a->count, 1);
+    check_agree(w, 2 + KQ_LEDGER_REGOSSIP_BLOCKS + 3);
+    world_free(w);
+}
+
 /* Certificates from the chain verify; a tampered one does not. */
 static void test_chain_certs(void **unused)
 {
@@ -1631,6 +1655,7 @@ int main(void)
         cmocka_unit_test(test_equivocation),
         cmocka_unit_test(test_crash_restart),
         cmocka_unit_test(test_follower_and_expiry),
+        cmocka_unit_test(test_follower_regossip),
         cmocka_unit_test(test_chain_certs),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_mempool_bound),
