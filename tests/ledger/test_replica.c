@@ -15,13 +15,14 @@
 #include "ledger/valset.h"
 #include "wire/ledger_msg.h"
 
-#define MAXN      7 /* slots: up to 6 replicas plus a byzantine twin */
-#define MAX_LAT   20
-#define MAX_MSGS  20000
-#define MAX_RECS  512
-#define MAX_GRP   64
-#define MAX_VOTES 20000
-#define MAX_HGT   64
+#define MAXN        7 /* slots: up to 6 replicas plus a byzantine twin */
+#define MAX_LAT     20
+#define MAX_MSGS    20000
+#define MAX_RECS    512
+#define MAX_GRP     64
+#define MAX_VOTES   20000
+#define MAX_HGT     64
+#define MAX_REPLIES 1024
 
 /* ---- the counter application ---- */
 
@@ -212,7 +213,7 @@ struct world {
     uint32_t drop_tx_from;
     unsigned loss_pct, dup_pct; /* frames lost and duplicated, in percent */
     bool frozen_clocks;         /* every wall clock reads the same constant */
-    struct reply replies[256];
+    struct reply replies[MAX_REPLIES];
     size_t n_replies;
     uint64_t next_request;
     struct kq_actions acts;
@@ -400,7 +401,7 @@ static void apply_actions(struct world *w, int i)
                 note_commit(w, act->value, p);
             break;
         case KQ_ACT_REPLY:
-            assert_true(w->n_replies < 256);
+            assert_true(w->n_replies < MAX_REPLIES);
             w->replies[w->n_replies] =
                 (struct reply){act->request_id, act->reply_status, {0}, act->payload_len};
             memcpy(w->replies[w->n_replies++].payload, p, act->payload_len);
@@ -888,6 +889,36 @@ static void test_follower_regossip(void **unused)
     const struct app_st *a = kq_replica_app_state(w->slots[0].state);
     assert_int_equal(a->count, 1);
     check_agree(w, 2 + KQ_LEDGER_REGOSSIP_BLOCKS + 3);
+    world_free(w);
+}
+
+/* Many more requests waiting on one node than a step once had actions (256): they commit in
+ * one or a few blocks and every one is answered (a commit step that ran out of actions used to
+ * fail half-way, losing the replies and leaving committed txs in the mempool). */
+static void test_many_waiting(void **unused)
+{
+    (void)unused;
+    struct world *w = world_new(9, 4, 0);
+    for (int i = 0; i < 4; i++)
+        boot(w, i);
+    run_until(w, 1, 200000);
+    uint64_t first = 0, n = 600;
+    char tx[32];
+    for (uint64_t k = 0; k < n; k++) {
+        snprintf(tx, sizeof tx, "waiting-%" PRIu64, k);
+        uint64_t id = submit(w, 0, tx, KQ_LEDGER_REQ_SUBMIT);
+        first = k == 0 ? id : first;
+    }
+    run_until(w, 6, 2000000);
+    for (uint64_t id = first; id < first + n; id++) {
+        const struct reply *r = reply_of(w, id);
+        assert_non_null(r);
+        assert_int_equal(r->status, KQ_OK);
+        assert_int_equal(r->payload[43], KQ_OK);
+    }
+    assert_int_equal(kq_replica_mempool_count(w->slots[0].state), 0);
+    const struct app_st *a = kq_replica_app_state(w->slots[0].state);
+    assert_int_equal(a->count, n);
     world_free(w);
 }
 
@@ -1656,6 +1687,7 @@ int main(void)
         cmocka_unit_test(test_crash_restart),
         cmocka_unit_test(test_follower_and_expiry),
         cmocka_unit_test(test_follower_regossip),
+        cmocka_unit_test(test_many_waiting),
         cmocka_unit_test(test_chain_certs),
         cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_mempool_bound),
