@@ -1008,15 +1008,15 @@ static enum kq_err gossip(struct rp_state *st, struct kq_actions *out, size_t at
     return err;
 }
 
-/* A replica that is not a validator never proposes: a tx only it holds (its broadcast lost, or
- * refused by full mempools) would wait for ever. So it broadcasts again, oldest first, the txs
- * that have waited KQ_LEDGER_REGOSSIP_BLOCKS since their last broadcast, at most
- * KQ_LEDGER_REGOSSIP_MAX per height. */
+/* A tx only this replica holds (its broadcast lost, refused by full mempools, or received from a
+ * Byzantine node that sent it nowhere else) would wait until this replica builds a fresh block:
+ * never for a non-validator, and possibly never for a validator that, whenever it proposes,
+ * re-proposes a block it saw a polka for. So every replica broadcasts again, oldest first, the
+ * txs that have waited KQ_LEDGER_REGOSSIP_BLOCKS heights since their last broadcast, within a
+ * per-height budget (KQ_LEDGER_REGOSSIP_MAX txs, _MAX_BYTES). */
 static enum kq_err regossip(struct rp_state *st, struct kq_actions *out)
 {
     size_t sent = 0;
-    if (st->self_index >= 0)
-        return KQ_OK;
     size_t bytes = 0;
     for (uint32_t i = st->pool_head; i != 0 && sent < KQ_LEDGER_REGOSSIP_MAX;) {
         size_t at = i - 1;
@@ -1046,8 +1046,8 @@ static enum kq_err on_request(struct rp_state *st, const struct kq_event *ev,
     enum kq_err err = pool_add(st, ev->payload, ev->payload_len, &id, &at);
     if (err != KQ_OK)
         return kq_actions_reply(out, ev->request_id, err, NULL, 0);
-    if (st->pool_n > before)
-        KQ_GUARD(gossip(st, out, at));
+    if (st->pool_n > before || st->pool[at].gossip_h < st->height)
+        KQ_GUARD(gossip(st, out, at)); /* new, or a client's retry of one that still waits */
     if (!wait)
         return kq_actions_reply(out, ev->request_id, KQ_OK, id.b, KQ_HASH_BYTES);
     uint32_t w = st->waiter_free;

@@ -869,8 +869,7 @@ static void test_follower_and_expiry(void **unused)
 }
 
 /* A follower holding a tx whose first broadcast was lost broadcasts it again once it has waited
- * KQ_LEDGER_REGOSSIP_BLOCKS heights; then it commits. A validator does not re-broadcast (it will
- * propose what it holds). */
+ * KQ_LEDGER_REGOSSIP_BLOCKS heights; then it commits. */
 static void test_follower_regossip(void **unused)
 {
     (void)unused;
