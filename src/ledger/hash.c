@@ -1,10 +1,24 @@
-/* Domain-separated SHA-256 (libsodium). The tag is absorbed with a one-byte length first, so a
- * tag is never a prefix of another use's input; every call wipes the hashing state when done. */
+/* Domain-separated SHA-256. The tag is absorbed with a one-byte length first, so a tag is never a
+ * prefix of another use's input; every call wipes the hashing state when done. The compression
+ * is OpenSSL's (SHA-NI or AVX2 where the CPU has them: about 3.7x libsodium's portable code on
+ * the short inputs the ledger hashes, 89 vs 333 ns for 96 bytes here). Its low-level SHA256_*
+ * calls are deprecated in OpenSSL 3 in favour of EVP, which allocates a context per hash; the
+ * ledger hashes millions of short inputs on the stack, so the low-level calls stay. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "ledger/hash.h"
 
+#include <openssl/sha.h>
 #include <string.h>
 
 #include "base/mem.h"
+
+KQ_STATIC_ASSERT(sizeof(SHA256_CTX) <= sizeof(((struct kq_hasher *)0)->st), "the context fits");
+KQ_STATIC_ASSERT(_Alignof(SHA256_CTX) <= 16, "the context is aligned");
+
+static SHA256_CTX *ctx_of(struct kq_hasher *h)
+{
+    return (SHA256_CTX *)(void *)h->st;
+}
 
 void kq_hasher_init(struct kq_hasher *h, const char *tag)
 {
@@ -13,7 +27,7 @@ void kq_hasher_init(struct kq_hasher *h, const char *tag)
     size_t n = strlen(tag);
     KQ_ASSERT(n >= 1 && n <= KQ_HASH_MAX_TAG_BYTES);
     uint8_t len = (uint8_t)n;
-    KQ_ASSERT(crypto_hash_sha256_init(&h->st) == 0);
+    KQ_ASSERT(SHA256_Init(ctx_of(h)) == 1);
     kq_hasher_put(h, &len, 1);
     kq_hasher_put(h, tag, n);
 }
@@ -23,7 +37,7 @@ void kq_hasher_put(struct kq_hasher *h, const void *p, size_t n)
     KQ_ASSERT(h != NULL);
     KQ_ASSERT(p != NULL || n == 0);
     if (n > 0)
-        KQ_ASSERT(crypto_hash_sha256_update(&h->st, p, (unsigned long long)n) == 0);
+        KQ_ASSERT(SHA256_Update(ctx_of(h), p, n) == 1);
 }
 
 void kq_hasher_put_u32(struct kq_hasher *h, uint32_t v)
@@ -49,7 +63,7 @@ void kq_hasher_final(struct kq_hasher *h, kq_hash *out)
 {
     KQ_ASSERT(h != NULL);
     KQ_ASSERT(out != NULL);
-    KQ_ASSERT(crypto_hash_sha256_final(&h->st, out->b) == 0);
+    KQ_ASSERT(SHA256_Final(out->b, ctx_of(h)) == 1);
     kq_wipe(&h->st, sizeof h->st);
 }
 

@@ -8,8 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sodium.h>
-
 #include "base/assert.h"
 
 #define KQ_HASH_BYTES 32
@@ -22,9 +20,10 @@ typedef struct {
     uint8_t b[KQ_HASH_BYTES];
 } kq_hash;
 
-/* An incremental tagged hash. Initialise with a tag, feed parts, finalise once. */
+/* An incremental tagged hash. Initialise with a tag, feed parts, finalise once. The state is
+ * OpenSSL's SHA-256 context, held opaquely (hash.c checks it fits). */
 struct kq_hasher {
-    crypto_hash_sha256_state st;
+    _Alignas(16) uint8_t st[128];
 };
 
 /* Starts H(len(tag) || tag || ...). tag is a NUL-terminated ASCII string of 1..64 bytes. */

@@ -267,7 +267,7 @@ static json_t *node_config(const struct dev *d, const struct dev_node *self)
         1000, "tokens", "name", "dev", "sha256", d->token_sha256_hex, "roles", "admin", "clients",
         "name", "admin", "roles", "admin", "log", "level", "info", "ledger", "genesis",
         "../genesis.bin", "propose_ms", 300, "prevote_ms", 200, "precommit_ms", 200, "delta_ms",
-        100, "commit_ms", 10, "sync_retry_ms", 200, "empty_block_ms", 1000);
+        100, "commit_ms", 20, "sync_retry_ms", 200, "empty_block_ms", 1000);
 }
 
 /* Writes len bytes to path with the given mode via a temporary file and rename. */
