@@ -317,30 +317,15 @@ static void node_config(struct world *w, uint32_t i)
 static enum kq_err request(struct world *w, uint64_t at, uint32_t tx, uint32_t node, uint32_t kind);
 static uint32_t random_honest(struct world *w);
 
-/* A new client-identity tx signed by the admin; *idx its slot. */
-static enum kq_err make_tx(struct world *w, uint64_t expiry, bool live, bool bad, uint32_t *idx)
+/* Signs f with the admin key (its signature damaged if `bad`) into a new tx slot *idx. */
+static enum kq_err add_tx(struct world *w, const struct kq_tx_fields *f, bool live, bool bad,
+                          uint32_t *idx)
 {
+    size_t len;
     KQ_ENSURE(w->n_txs < MAX_TX_SLOTS, KQ_ERR_LIMIT);
-    struct kq_client c = {.auth_kind = KQ_CLIENT_AUTH_CERT,
-                          .roles = KQ_CLIENT_ROLE_USER,
-                          .trust = (uint8_t)draw(w, 0, KQ_LEDGER_TRUST_MAX)};
-    uint64_t nonce = ++w->nonce;
-    snprintf(c.id, sizeof c.id, "client-%" PRIu64, nonce % 16);
-    for (size_t i = 0; i < sizeof c.auth; i++)
-        c.auth[i] = (uint8_t)kq_sim_rng_next(&w->rng);
-    uint8_t body[KQ_CLIENT_MAX_BYTES];
-    size_t body_len, len;
-    KQ_GUARD(kq_client_encode(&c, body, sizeof body, &body_len));
-    struct kq_tx_fields f = {.family = KQ_TX_FAMILY_CLIENT,
-                             .op = KQ_CLIENT_OP_SET,
-                             .chain_id = w->chain_id,
-                             .expiry_height = expiry,
-                             .nonce = nonce,
-                             .body = body,
-                             .body_len = body_len};
-    uint8_t *out = malloc(KQ_TX_BYTES(body_len));
+    uint8_t *out = malloc(KQ_TX_BYTES(f->body_len));
     KQ_ENSURE(out != NULL, KQ_ERR_NOMEM);
-    enum kq_err err = kq_tx_sign(&f, w->admin_sk, out, KQ_TX_BYTES(body_len), &len);
+    enum kq_err err = kq_tx_sign(f, w->admin_sk, out, KQ_TX_BYTES(f->body_len), &len);
     if (err != KQ_OK) {
         free(out);
         return err;
@@ -354,6 +339,30 @@ static enum kq_err make_tx(struct world *w, uint64_t expiry, bool live, bool bad
     return KQ_OK;
 }
 
+/* A new client-identity tx signed by the admin; *idx its slot. */
+static enum kq_err make_tx(struct world *w, uint64_t expiry, bool live, bool bad, uint32_t *idx)
+{
+    KQ_ENSURE(w->n_txs < MAX_TX_SLOTS, KQ_ERR_LIMIT);
+    struct kq_client c = {.auth_kind = KQ_CLIENT_AUTH_CERT,
+                          .roles = KQ_CLIENT_ROLE_USER,
+                          .trust = (uint8_t)draw(w, 0, KQ_LEDGER_TRUST_MAX)};
+    uint64_t nonce = ++w->nonce;
+    snprintf(c.id, sizeof c.id, "client-%" PRIu64, nonce % 16);
+    for (size_t i = 0; i < sizeof c.auth; i++)
+        c.auth[i] = (uint8_t)kq_sim_rng_next(&w->rng);
+    uint8_t body[KQ_CLIENT_MAX_BYTES];
+    size_t body_len;
+    KQ_GUARD(kq_client_encode(&c, body, sizeof body, &body_len));
+    struct kq_tx_fields f = {.family = KQ_TX_FAMILY_CLIENT,
+                             .op = KQ_CLIENT_OP_SET,
+                             .chain_id = w->chain_id,
+                             .expiry_height = expiry,
+                             .nonce = nonce,
+                             .body = body,
+                             .body_len = body_len};
+    return add_tx(w, &f, live, bad, idx);
+}
+
 /* A membership update giving node `id` (a genesis node) `roles`, signed by the admin, live. */
 static enum kq_err make_member_tx(struct world *w, uint32_t id, uint8_t roles, uint32_t *idx)
 {
@@ -361,7 +370,7 @@ static enum kq_err make_member_tx(struct world *w, uint32_t id, uint8_t roles, u
     struct kq_member_node nd = w->g->nodes[id - 1];
     nd.roles = roles;
     uint8_t body[KQ_MEMBER_NODE_MAX_BYTES];
-    size_t body_len, len;
+    size_t body_len;
     KQ_GUARD(kq_member_node_encode(&nd, body, sizeof body, &body_len));
     struct kq_tx_fields f = {.family = KQ_TX_FAMILY_MEMBER,
                              .op = KQ_MEMBER_OP_UPDATE,
@@ -370,18 +379,7 @@ static enum kq_err make_member_tx(struct world *w, uint32_t id, uint8_t roles, u
                              .nonce = ++w->nonce,
                              .body = body,
                              .body_len = body_len};
-    uint8_t *out = malloc(KQ_TX_BYTES(body_len));
-    KQ_ENSURE(out != NULL, KQ_ERR_NOMEM);
-    enum kq_err err = kq_tx_sign(&f, w->admin_sk, out, KQ_TX_BYTES(body_len), &len);
-    if (err != KQ_OK) {
-        free(out);
-        return err;
-    }
-    struct ltx *t = &w->txs[w->n_txs];
-    *t = (struct ltx){.bytes = out, .len = len, .live = true};
-    kq_tx_id(out, len, &t->id);
-    *idx = w->n_txs++;
-    return KQ_OK;
+    return add_tx(w, &f, true, false, idx);
 }
 
 /* Reconfig: the join at its planned time; the leave once the join committed and its time came

@@ -1176,6 +1176,19 @@ static void reset_height(struct rp_state *st)
 static enum kq_err maybe_sync(struct rp_state *st, struct kq_actions *out);
 static enum kq_err persist_change(struct kq_actions *out, const struct rp_vchange *c);
 
+/* The safety record of a height just entered: no round, no lock, nothing proposed; written with
+ * the step that entered it. */
+static void new_height_safety(struct rp_state *st)
+{
+    st->safety.height = st->height;
+    st->safety.round = 0;
+    st->safety.step = STEP_NEW_HEIGHT;
+    st->safety.locked_round = KQ_ROUND_NONE;
+    memset(&st->safety.locked_hash, 0, sizeof st->safety.locked_hash);
+    st->safety.proposed_round = KQ_ROUND_NONE;
+    st->safety_dirty = true;
+}
+
 /* Commits block b (raw bytes, certificate cert, execution post/results) at the height in
  * progress: one step persists the block record and the next height's safety record. */
 static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uint8_t *raw,
@@ -1219,13 +1232,7 @@ static enum kq_err commit(struct rp_state *st, struct kq_actions *out, const uin
         if (pool_find(st, &id, &at))
             pool_remove(st, at);
     }
-    st->safety.height = st->height;
-    st->safety.round = 0;
-    st->safety.step = STEP_NEW_HEIGHT;
-    st->safety.locked_round = KQ_ROUND_NONE;
-    memset(&st->safety.locked_hash, 0, sizeof st->safety.locked_hash);
-    st->safety.proposed_round = KQ_ROUND_NONE;
-    st->safety_dirty = true;
+    new_height_safety(st);
     KQ_GUARD(expire(st, out));
     KQ_GUARD(regossip(st, out));
     KQ_GUARD(arm(st, out, KQ_REPLICA_TIMER_COMMIT, st->cfg.commit_ms));
@@ -1862,13 +1869,7 @@ static enum kq_err install_snapshot(struct rp_state *st, struct kq_actions *out)
     KQ_ASSERT(st->n_waiters == 0);
     reset_height(st);
     st->sync_asked = 0;
-    st->safety.height = st->height;
-    st->safety.round = 0;
-    st->safety.step = STEP_NEW_HEIGHT;
-    st->safety.locked_round = KQ_ROUND_NONE;
-    memset(&st->safety.locked_hash, 0, sizeof st->safety.locked_hash);
-    st->safety.proposed_round = KQ_ROUND_NONE;
-    st->safety_dirty = true;
+    new_height_safety(st);
     KQ_TRY(expire(st, out));
     KQ_TRY(arm(st, out, KQ_REPLICA_TIMER_COMMIT, st->cfg.commit_ms));
     KQ_TRY(maybe_sync(st, out));
