@@ -1,5 +1,5 @@
 /* `keyquorum ledger head|blocks|proof|verify`, `keyquorum client set|show|list` and
- * `keyquorum member add|list`. Every read
+ * `keyquorum member add|update|remove|list`. Every read
  * is verified against the genesis (--genesis FILE, default $KQ_DEV_DIR/genesis.bin): headers by
  * their commit certificates, values by state proofs, and `ledger verify` replays the whole chain.
  * `client set` builds a client-identity transaction signed with the caller's own key (the
@@ -275,44 +275,65 @@ static int ledger_blocks(struct lcli *l, unsigned long long from, unsigned long 
     return rc;
 }
 
-static int ledger_proof(struct lcli *l, const char *key)
+/* Fetches the value of state key `key` with its proof and checks both against the trusted
+ * validator sets: KQ_OK with *value (malloc'd, NULL when absent; *vlen its length), *j the reply
+ * and *h the verified header; else the error, with err set for a transport failure. */
+static enum kq_err verified_value(struct lcli *l, const char *key, json_t **j, uint8_t **value,
+                                  size_t *vlen, struct kq_header *h, char *err, size_t errlen)
 {
-    char err[512], path[1024];
-    json_t *j = NULL;
-    char *esc = key != NULL ? kq_cli_urlencode(key) : NULL;
-    if (esc == NULL)
-        return fprintf(stderr, "keyquorum ledger proof: --key K is required\n"), 2;
+    char path[1024];
+    char *esc = kq_cli_urlencode(key);
+    *value = NULL;
+    *vlen = 0;
+    *j = NULL;
+    KQ_ENSURE(esc != NULL, KQ_ERR_NOMEM);
     snprintf(path, sizeof path, "/v1/ledger/proof?key=%s", esc);
     free(esc);
-    if (!load_trust(l, err, sizeof err) || !get_json(l, path, &j, err, sizeof err))
-        return fail("ledger proof", err);
-    json_int_t at = json_integer_value(json_object_get(json_object_get(j, "block"), "height"));
-    const struct kq_valset *vs = vs_at(l, (uint64_t)at);
-    size_t rlen = 0, plen = 0, vlen = 0;
+    if (!load_trust(l, err, errlen) || !get_json(l, path, j, err, errlen))
+        return KQ_ERR_NET;
+    json_int_t at = json_integer_value(json_object_get(json_object_get(*j, "block"), "height"));
+    size_t rlen = 0, plen = 0;
     uint8_t *rec = b64_decode(
-        json_string_value(json_object_get(json_object_get(j, "block"), "record")), &rlen);
-    uint8_t *proof = b64_decode(json_string_value(json_object_get(j, "proof")), &plen);
-    json_t *jv = json_object_get(j, "value");
-    uint8_t *value = json_is_string(jv) ? b64_decode(json_string_value(jv), &vlen) : NULL;
-    struct kq_header h;
-    enum kq_err e = rec != NULL && proof != NULL && (value != NULL || json_is_null(jv))
-                        ? kq_follow_check_value(rec, rlen, &l->chain_id, vs, (const uint8_t *)key,
-                                                strlen(key), value, vlen, proof, plen, &h)
+        json_string_value(json_object_get(json_object_get(*j, "block"), "record")), &rlen);
+    uint8_t *proof = b64_decode(json_string_value(json_object_get(*j, "proof")), &plen);
+    json_t *jv = json_object_get(*j, "value");
+    *value = json_is_string(jv) ? b64_decode(json_string_value(jv), vlen) : NULL;
+    enum kq_err e = rec != NULL && proof != NULL && (*value != NULL || json_is_null(jv))
+                        ? kq_follow_check_value(rec, rlen, &l->chain_id, vs_at(l, (uint64_t)at),
+                                                (const uint8_t *)key, strlen(key), *value, *vlen,
+                                                proof, plen, h)
                         : KQ_ERR_FORMAT;
-    if (e == KQ_OK && h.height != (uint64_t)at)
+    if (e == KQ_OK && h->height != (uint64_t)at)
         e = KQ_ERR_BAD_PROOF; /* the set was chosen by the height the node claimed */
+    free(rec);
+    free(proof);
+    if (e != KQ_OK) {
+        free(*value);
+        *value = NULL;
+    }
+    return e;
+}
+
+static int ledger_proof(struct lcli *l, const char *key)
+{
+    char err[512] = "";
+    json_t *j = NULL;
+    uint8_t *value = NULL;
+    size_t vlen = 0;
+    struct kq_header h;
+    if (key == NULL)
+        return fprintf(stderr, "keyquorum ledger proof: --key K is required\n"), 2;
+    enum kq_err e = verified_value(l, key, &j, &value, &vlen, &h, err, sizeof err);
     int rc = 0;
     if (e != KQ_OK)
-        rc = fail("ledger proof", kq_strerror(e));
+        rc = fail("ledger proof", err[0] != '\0' ? err : kq_strerror(e));
     else if (l->as_json)
         json_dumpf(j, stdout, JSON_INDENT(2)), putchar('\n');
     else
         printf("%s = %s (%zu bytes), verified against block %llu, certified by a quorum of its %u "
                "validators\n",
-               key, value != NULL ? json_string_value(jv) : "(absent)", vlen,
-               (unsigned long long)h.height, vs->n);
-    free(rec);
-    free(proof);
+               key, value != NULL ? json_string_value(json_object_get(j, "value")) : "(absent)",
+               vlen, (unsigned long long)h.height, vs_at(l, h.height)->n);
     free(value);
     json_decref(j);
     return rc;
@@ -664,7 +685,7 @@ int kq_cli_client(int argc, char **argv)
     return rc;
 }
 
-/* ---- membership: `keyquorum member add | list` ---- */
+/* ---- membership: `keyquorum member add | update | remove | list` ---- */
 
 static bool parse_node_roles(const char *s, uint8_t *roles)
 {
@@ -729,6 +750,8 @@ static int member_usage(void)
     fprintf(stderr,
             "usage: keyquorum member add --id N --roles validator[,keeper,orchestrator]\n"
             "                            [--from-pki DIR] [--api-addr H:P] [--peer-addr H:P]\n"
+            "       keyquorum member update --id N [--roles R] [--api-addr H:P] [--peer-addr H:P]\n"
+            "       keyquorum member remove --id N\n"
             "       keyquorum member list   [--env FILE] [-format json]\n"
             "  --from-pki DIR  the dev PKI (default $KQ_DEV_DIR): node-N.crt, "
             "node-N/x25519.key,\n"
@@ -787,6 +810,87 @@ static int member_add(struct lcli *l, int argc, char **argv)
     return 0;
 }
 
+/* `member update --id N [--roles R] [--api-addr H:P] [--peer-addr H:P]`: the node's record as the
+ * ledger holds it (read with its proof, verified), with the given fields changed;
+ * `member remove --id N`. Both are admin transactions that wait for their commit. */
+static int member_change(struct lcli *l, int argc, char **argv, bool remove)
+{
+    const char *what = remove ? "member remove" : "member update";
+    uint32_t id = 0;
+    uint8_t roles = 0;
+    char api[KQ_LEDGER_ADDR_MAX_BYTES + 1] = "", peer[KQ_LEDGER_ADDR_MAX_BYTES + 1] = "";
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long n;
+        if (common_opt(l, argc, argv, &i))
+            continue;
+        if (num_opt(argc, argv, &i, "--id", &n) && n >= 1 && n <= KQ_LEDGER_MAX_NODE_ID)
+            id = (uint32_t)n;
+        else if (!remove && strcmp(argv[i], "--roles") == 0 && v != NULL &&
+                 parse_node_roles(v, &roles))
+            i++;
+        else if (!remove && strcmp(argv[i], "--api-addr") == 0 && v != NULL && kq_member_addr_ok(v))
+            snprintf(api, sizeof api, "%s", argv[++i]);
+        else if (!remove && strcmp(argv[i], "--peer-addr") == 0 && v != NULL &&
+                 kq_member_addr_ok(v))
+            snprintf(peer, sizeof peer, "%s", argv[++i]);
+        else
+            return fprintf(stderr, "keyquorum %s: bad or unknown argument '%s'\n", what, argv[i]),
+                   member_usage();
+    }
+    if (id == 0 || (!remove && roles == 0 && api[0] == '\0' && peer[0] == '\0'))
+        return fprintf(stderr, "keyquorum %s: --id%s is required\n", what,
+                       remove ? "" : " and at least one of --roles, --api-addr, --peer-addr"),
+               2;
+    char err[512] = "";
+    if (!kq_cli_conn_load(&l->conn, l->env, err, sizeof err))
+        return fprintf(stderr, "keyquorum member: %s\n", err), 2;
+    uint8_t body[KQ_MEMBER_NODE_MAX_BYTES];
+    size_t body_len = 0;
+    if (remove) {
+        if (kq_member_remove_encode(id, body, sizeof body, &body_len) != KQ_OK)
+            return fail(what, "cannot encode the removal");
+    } else {
+        char key[KQ_MEMBER_KEY_BYTES];
+        (void)kq_member_node_key(id, key);
+        json_t *j = NULL;
+        uint8_t *value = NULL;
+        size_t vlen = 0;
+        struct kq_header h;
+        struct kq_member_node m;
+        enum kq_err e = verified_value(l, key, &j, &value, &vlen, &h, err, sizeof err);
+        json_decref(j);
+        if (e == KQ_OK && value == NULL)
+            e = KQ_ERR_NOT_FOUND;
+        if (e == KQ_OK)
+            e = kq_member_node_decode(&m, value, vlen);
+        free(value);
+        if (e != KQ_OK)
+            return fail(what, err[0] != '\0'          ? err
+                              : e == KQ_ERR_NOT_FOUND ? "no such node in the ledger"
+                                                      : kq_strerror(e));
+        m.roles = roles != 0 ? roles : m.roles;
+        if (api[0] != '\0')
+            snprintf(m.api_addr, sizeof m.api_addr, "%s", api);
+        if (peer[0] != '\0')
+            snprintf(m.peer_addr, sizeof m.peer_addr, "%s", peer);
+        if (kq_member_node_encode(&m, body, sizeof body, &body_len) != KQ_OK)
+            return fail(what, "the node record is not valid");
+    }
+    json_t *rep = NULL;
+    if (!submit_signed(l, what, KQ_TX_FAMILY_MEMBER,
+                       remove ? KQ_MEMBER_OP_REMOVE : KQ_MEMBER_OP_UPDATE, body, body_len, &rep))
+        return 1;
+    if (l->as_json)
+        json_dumpf(rep, stdout, JSON_INDENT(2)), putchar('\n');
+    else
+        printf("node %u %s: tx %s committed at height %lld\n", id, remove ? "removed" : "updated",
+               json_string_value(json_object_get(rep, "tx_id")),
+               json_integer_value(json_object_get(rep, "height")));
+    json_decref(rep);
+    return 0;
+}
+
 static int member_list(struct lcli *l)
 {
     char err[512];
@@ -820,6 +924,8 @@ int kq_cli_member(int argc, char **argv)
     int rc;
     if (strcmp(argv[0], "add") == 0) {
         rc = member_add(&l, argc, argv);
+    } else if (strcmp(argv[0], "update") == 0 || strcmp(argv[0], "remove") == 0) {
+        rc = member_change(&l, argc, argv, strcmp(argv[0], "remove") == 0);
     } else if (strcmp(argv[0], "list") == 0) {
         for (int i = 1; i < argc; i++)
             if (!common_opt(&l, argc, argv, &i))

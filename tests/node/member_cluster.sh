@@ -8,7 +8,8 @@
 # The new node syncs the chain, becomes a validator at the height after its record committed and
 # votes: its id shows in later certificates, and with node 4 killed (-9) commits need it (q(5) =
 # 4 of 1, 2, 3, 5). Node 4 restarted catches up; the CLI's verified reads follow the set change
-# and every node's chain re-verifies from genesis.
+# and every node's chain re-verifies from genesis. `member update` retires node 1 (keeper only)
+# and `member remove` drops node 4: the set shrinks to 2, 3, 5, which go on committing.
 # Usage: member_cluster.sh <keyquorum binary> <source dir>
 set -euo pipefail
 BIN=$(readlink -f "$1")
@@ -118,4 +119,26 @@ for i in 1 2 3 4; do
     "$BIN" ledger verify --addr "$(addr "$i")" >/dev/null || fail "node $i's chain does not verify"
 done
 "$BIN" ledger verify --addr "$API5" >/dev/null || fail "node 5's chain does not verify"
+
+echo "-- member update retires node 1 as a validator; member remove drops node 4"
+"$BIN" member update --id 1 --roles keeper >"$D/out" || fail "member update: $(cat "$D/out")"
+grep -q 'node 1 updated: tx .* committed' "$D/out" || fail "no update reported: $(cat "$D/out")"
+[ "$(head_of "$(addr 2)" | json 'd["validators"]')" = 4 ] || fail "the set is not 4 after the update"
+[ "$(health "$(addr 1)" | json 'd["ledger"]["validator"]')" = False ] || fail "node 1 still validates"
+"$BIN" member list | grep -q '^node-1 .*\["keeper"\]' || fail "member list: node 1 is not a keeper only"
+"$BIN" member remove --id 4 >"$D/out" || fail "member remove: $(cat "$D/out")"
+"$BIN" member list -format json | json 'sorted(n["id"] for n in d["nodes"])' | grep -qx '\[1, 2, 3, 5\]' ||
+    fail "member list after remove: $("$BIN" member list)"
+[ "$(head_of "$(addr 2)" | json 'd["validators"]')" = 3 ] || fail "the set is not 3 after the removal"
+"$BIN" client set --id frank --roles user --token-sha256 "$(printf '%064d' 9)" >/dev/null ||
+    fail "no commit by validators 2, 3 and 5"
+set +e
+"$BIN" member update --id 4 --roles keeper >"$D/out" 2>"$D/err"
+rc=$?
+"$BIN" member update --id 2 >"$D/out" 2>>"$D/err"
+rc2=$?
+set -e
+[ $rc = 1 ] && grep -q 'no such node' "$D/err" || fail "update of a removed node: exit $rc: $(cat "$D/err")"
+[ $rc2 = 2 ] || fail "update without a change: exit $rc2"
+"$BIN" ledger verify --addr "$(addr 2)" >/dev/null || fail "node 2's chain does not verify"
 echo "PASS"
