@@ -2,22 +2,25 @@
 # `make demo`: the main flows on a local cluster. Starts a 4-node dev cluster, shows that every
 # node is healthy and connected over mutually authenticated TLS, that the API refuses a caller
 # without credentials, commits a client identity on the BFT ledger and reads it back verified
-# (certificate and state proof), re-verifies the chain, runs the narrated threshold-cryptography
-# demo, and stops the cluster.
+# (certificate and state proof), re-verifies the chain, adds a fifth node to the validators by a
+# membership transaction (it syncs and votes), runs the narrated threshold-cryptography demo, and
+# stops the cluster.
 # Usage: scripts/demo.sh <build dir>
 set -euo pipefail
 BUILD=${1:-build}
 BIN=$(readlink -f "$BUILD/keyquorum")
 D=$(mktemp -d /tmp/kq-demo.XXXXXX)
 DEV_PID=
+N5_PID=
 cleanup() {
+    if [ -n "$N5_PID" ]; then kill -TERM "$N5_PID" 2>/dev/null || true; wait "$N5_PID" 2>/dev/null || true; fi
     if [ -n "$DEV_PID" ]; then kill -TERM "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; fi
     rm -rf "$D"
 }
 trap cleanup EXIT
 
-echo "== 1. a local cluster: keyquorum dev --nodes 4"
-"$BIN" dev --nodes 4 --dir "$D" &
+echo "== 1. a local cluster: keyquorum dev --nodes 4 (and a spare fifth node, not started)"
+"$BIN" dev --nodes 4 --spare 1 --dir "$D" &
 DEV_PID=$!
 for _ in $(seq 1 600); do
     [ -f "$D/env" ] && break
@@ -54,11 +57,39 @@ export KQ_ENV="$D/env" KQ_DEV_DIR="$D"
 "$BIN" ledger verify | sed 's/^/  /'
 
 echo
-echo "== 5. the threshold cryptography the keepers will run (narrated, every claim checked)"
+echo "== 5. membership: node 5 joins the validators by a transaction the ledger commits"
+"$BIN" server --config "$D/node-5/config.json" >>"$D/node-5/node.log" 2>&1 &
+N5_PID=$!
+"$BIN" member add --id 5 --roles validator,keeper | sed 's/^/  /'
+API5=https://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"]["listen"])' "$D/node-5/config.json")
+ADMIN=(--cert "$KQ_CLIENT_CERT" --key "$KQ_CLIENT_KEY")
+for _ in $(seq 1 200); do
+    v=$("${CURL[@]}" "${ADMIN[@]}" "$API5/v1/sys/health" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["ledger"]["validator"])' 2>/dev/null || true)
+    [ "$v" = True ] && break
+    sleep 0.05
+done
+[ "$v" = True ] || { echo "demo: node 5 did not become a validator" >&2; exit 1; }
+"$BIN" client set --id bob --roles user --trust 60 --token-sha256 "$(printf '%064d' 5)" | sed 's/^/  /'
+signed=""
+for _ in $(seq 1 100); do
+    signed=$("${CURL[@]}" "${ADMIN[@]}" "$API5/v1/ledger/head" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print("  node 5 at height %d, one of %d validators; the head block is certified by %s" % (d["height"], d["validators"], d["head"]["signers"]))')
+    case "$signed" in *5]*|*" 5,"*) break ;; esac
+    sleep 0.1
+done
+echo "$signed"
+"$BIN" member list | sed 's/^/  /'
+
+echo
+echo "== 6. the threshold cryptography the keepers will run (narrated, every claim checked)"
 "$BIN" demo
 
 echo
-echo "== 6. stopping the cluster (SIGTERM to the launcher)"
+echo "== 7. stopping the cluster"
+kill -TERM "$N5_PID"
+wait "$N5_PID" || true
+N5_PID=
 kill -TERM "$DEV_PID"
 wait "$DEV_PID"
 DEV_PID=
