@@ -1168,6 +1168,7 @@ static void reset_height(struct rp_state *st)
     st->idle = false;
     st->heard_height = false;
     st->locked_round = st->valid_round = KQ_ROUND_NONE;
+    st->lock_dirty = false; /* a lock of a height now decided needs no record */
     memset(&st->locked_hash, 0, sizeof st->locked_hash);
     memset(&st->valid_hash, 0, sizeof st->valid_hash);
     schedule(st);
