@@ -437,6 +437,15 @@ static const struct rec *last_from(const struct node *nd, uint32_t peer)
     return NULL;
 }
 
+/* Sends text from node `from` to node `to` and waits until it arrives there, intact. */
+static void delivers(struct node nds[MAX_ID], uint32_t from, uint32_t to, const char *text)
+{
+    struct wait w = {&nds[to], NULL, from, nds[to].frames[from] + 1};
+    send_text(&nds[from], to, APP_TYPE, text);
+    wait_for(p_frames, &w);
+    assert_string_equal(last_from(&nds[to], from)->text, text);
+}
+
 /* ---- tests ---- */
 
 static struct node g_nd[MAX_ID];
@@ -573,13 +582,8 @@ static void test_bad_frames(void **state)
     assert_int_equal(nd[3].frames[1], 0);
     assert_false(kq_peer_net_connected(nd[3].net, 1));
     /* the nets keep serving each other */
-    send_text(&nd[2], 3, APP_TYPE, "still");
-    send_text(&nd[3], 2, APP_TYPE, "here");
-    struct wait a = {&nd[3], NULL, 2, 1}, b = {&nd[2], NULL, 3, 1};
-    wait_for(p_frames, &a);
-    wait_for(p_frames, &b);
-    assert_string_equal(last_from(&nd[3], 2)->text, "still");
-    assert_string_equal(last_from(&nd[2], 3)->text, "here");
+    delivers(nd, 2, 3, "still");
+    delivers(nd, 3, 2, "here");
     assert_int_equal(nd[3].up[2], 1);
     assert_int_equal(nd[3].down[2], 0);
     mesh_close(nd);
@@ -938,13 +942,8 @@ static void test_reconnect(void **state)
     kq_peer_net_start(nd[2].net);
     wait_for(p_back, nd);
     assert_true(stats(&nd[1]).reconnects >= 1);
-    send_text(&nd[1], 2, APP_TYPE, "welcome back");
-    send_text(&nd[2], 3, APP_TYPE, "hello again");
-    struct wait f2 = {&nd[2], NULL, 1, 1}, f3 = {&nd[3], NULL, 2, 1};
-    wait_for(p_frames, &f2);
-    wait_for(p_frames, &f3);
-    assert_string_equal(last_from(&nd[2], 1)->text, "welcome back");
-    assert_string_equal(last_from(&nd[3], 2)->text, "hello again");
+    delivers(nd, 1, 2, "welcome back");
+    delivers(nd, 2, 3, "hello again");
     mesh_close(nd);
 }
 
@@ -1049,13 +1048,8 @@ static void test_set_peers_add(void **state)
     wait_for(p_up, &up31);
     struct wait c13 = {&nd[1], NULL, 3, 0};
     wait_for(p_connected, &c13);
-    send_text(&nd[1], 3, APP_TYPE, "to the new peer");
-    send_text(&nd[3], 1, APP_TYPE, "from the new peer");
-    struct wait f3 = {&nd[3], NULL, 1, 1}, f1 = {&nd[1], NULL, 3, 1};
-    wait_for(p_frames, &f3);
-    wait_for(p_frames, &f1);
-    assert_string_equal(last_from(&nd[3], 1)->text, "to the new peer");
-    assert_string_equal(last_from(&nd[1], 3)->text, "from the new peer");
+    delivers(nd, 1, 3, "to the new peer");
+    delivers(nd, 3, 1, "from the new peer");
     assert_int_equal(nd[1].up[2], 1);
     assert_int_equal(nd[1].down[2], 0);
     assert_int_equal(nd[3].up[1], 1);
