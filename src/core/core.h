@@ -37,6 +37,10 @@ enum kq_event_kind {
                           KQ_PEER_ALL sends follow the new set from this event on. A core keeps
                           what it knows of peers still listed; one that takes no membership
                           changes may refuse the event (the driver logs it). Never before START. */
+    KQ_EV_LEDGER,      /* the ledger committed `ledger_height`: `ledger_state` is that height's
+                          committed state (a const struct kq_smt *, immutable). The driver keeps
+                          it alive until the next KQ_EV_LEDGER, so a core may read it (and only
+                          it) between events. Cores that do not follow the ledger ignore it. */
 };
 
 /* An event. Pointers are borrowed for the duration of the step only. */
@@ -54,6 +58,8 @@ struct kq_event {
                               values that become BFT-aggregated (vote timestamps), never rules. */
     uint64_t request_id;   /* REQUEST: chosen by the driver, echoed in KQ_ACT_REPLY */
     uint32_t request_kind; /* REQUEST: core-defined */
+    const void *ledger_state; /* LEDGER: const struct kq_smt * (ledger/smt.h) */
+    uint64_t ledger_height;   /* LEDGER */
 };
 
 enum kq_action_kind {
@@ -75,6 +81,10 @@ enum kq_status_kind {
     KQ_STATUS_PEER_RESTARTED, /* `peer` came back with a higher incarnation */
     KQ_STATUS_READY,          /* the core finished recovery and runs */
     KQ_STATUS_COMMITTED,      /* ledger: block at height `value` committed (payload: its hash) */
+    KQ_STATUS_SUBMIT_TX,      /* submit a ledger tx signed with this node's identity key:
+                                 payload = family u16 | op u16 | body (big-endian). Fire and
+                                 forget: the core watches the ledger for its effect and
+                                 resubmits if it needs to. */
 };
 
 struct kq_action {
