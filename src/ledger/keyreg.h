@@ -232,7 +232,35 @@ KQ_MUST_USE enum kq_err kq_keyreg_index(const struct kq_smt *st, struct kq_key_i
 void kq_keyreg_key_path(char *out, const char *name);
 void kq_keyreg_version_path(char *out, const char *name, uint32_t version);
 void kq_keyreg_sharing_path(char *out, const char *name, uint32_t version, uint64_t epoch);
-/* Record codecs (the getters' decoders; exposed for proofs checked by clients and for fuzzing). */
+/* Record codecs: encoders (out, cap, *out_len; KQ_ERR_OVERFLOW / KQ_ERR_LIMIT) for the state
+ * machine and for tests that build states by hand; strict decoders (the getters use them; also
+ * for values checked with inclusion proofs by clients, and fuzzed). */
+KQ_MUST_USE enum kq_err kq_key_rec_encode(const struct kq_key_rec *k, uint8_t *out, size_t cap,
+                                          size_t *out_len);
+KQ_MUST_USE enum kq_err kq_keyver_rec_encode(const struct kq_keyver_rec *v, uint8_t *out,
+                                             size_t cap, size_t *out_len);
+KQ_MUST_USE enum kq_err kq_sharing_rec_encode(const struct kq_sharing_rec *s, uint8_t *out,
+                                              size_t cap, size_t *out_len);
+KQ_MUST_USE enum kq_err kq_session_rec_encode(const struct kq_session_rec *s, uint8_t *out,
+                                              size_t cap, size_t *out_len);
+KQ_MUST_USE enum kq_err kq_session_rec_decode(struct kq_session_rec *s, const uint8_t *in,
+                                              size_t len);
+KQ_MUST_USE enum kq_err kq_epoch_rec_encode(const struct kq_epoch_rec *e, uint8_t *out,
+                                            size_t cap, size_t *out_len);
+KQ_MUST_USE enum kq_err kq_keeper_rec_encode(const struct kq_keeper_rec *k, uint8_t *out,
+                                             size_t cap, size_t *out_len);
+/* Writes a record into *cur under its key (for the state machine and hand-built test states);
+ * same contract as kq_state_put. */
+KQ_MUST_USE enum kq_err kq_keyreg_put_key(struct kq_smt **cur, const struct kq_key_rec *k);
+KQ_MUST_USE enum kq_err kq_keyreg_put_version(struct kq_smt **cur, const char *name,
+                                              const struct kq_keyver_rec *v);
+KQ_MUST_USE enum kq_err kq_keyreg_put_sharing(struct kq_smt **cur, const char *name,
+                                              uint32_t version, const struct kq_sharing_rec *s);
+KQ_MUST_USE enum kq_err kq_keyreg_put_epoch(struct kq_smt **cur, const struct kq_epoch_rec *e);
+KQ_MUST_USE enum kq_err kq_keyreg_put_keeper(struct kq_smt **cur, const struct kq_keeper_rec *k);
+KQ_MUST_USE enum kq_err kq_keyreg_put_epoch_key(struct kq_smt **cur, uint32_t node_id,
+                                                uint64_t epoch,
+                                                const uint8_t pk[KQ_DKG_X25519BYTES]);
 KQ_MUST_USE enum kq_err kq_key_rec_decode(struct kq_key_rec *k, const uint8_t *in, size_t len);
 KQ_MUST_USE enum kq_err kq_keyver_rec_decode(struct kq_keyver_rec *v, const uint8_t *in,
                                              size_t len);
