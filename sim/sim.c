@@ -190,6 +190,8 @@ static const char *status_name(enum kq_status_kind s)
         return "READY";
     case KQ_STATUS_COMMITTED:
         return "COMMITTED";
+    case KQ_STATUS_SUBMIT_TX:
+        return "SUBMIT_TX";
     }
     return "?";
 }
@@ -228,6 +230,9 @@ static void trace_event(const struct kq_sim *sim, const struct sim_node *nd,
         break;
     case KQ_EV_PEERS:
         fprintf(f, "PEERS %zu", ev->payload_len / 4);
+        break;
+    case KQ_EV_LEDGER:
+        fprintf(f, "LEDGER h=%llu", (unsigned long long)ev->ledger_height);
         break;
     }
     if (ev->wall_ms != ev->now_ms)

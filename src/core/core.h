@@ -54,10 +54,10 @@ struct kq_event {
     const char *record_key; /* RESTORE */
     const uint8_t *payload; /* FRAME: frame payload; RESTORE: record value; REQUEST: body */
     size_t payload_len;
-    uint64_t wall_ms;      /* driver's wall clock (Unix ms; skewed per node in sim/). Only for
-                              values that become BFT-aggregated (vote timestamps), never rules. */
-    uint64_t request_id;   /* REQUEST: chosen by the driver, echoed in KQ_ACT_REPLY */
-    uint32_t request_kind; /* REQUEST: core-defined */
+    uint64_t wall_ms;         /* driver's wall clock (Unix ms; skewed per node in sim/). Only for
+                                 values that become BFT-aggregated (vote timestamps), never rules. */
+    uint64_t request_id;      /* REQUEST: chosen by the driver, echoed in KQ_ACT_REPLY */
+    uint32_t request_kind;    /* REQUEST: core-defined */
     const void *ledger_state; /* LEDGER: const struct kq_smt * (ledger/smt.h) */
     uint64_t ledger_height;   /* LEDGER */
 };

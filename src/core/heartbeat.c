@@ -262,6 +262,8 @@ static enum kq_err dispatch(struct hb_state *st, const struct kq_event *ev, stru
         return KQ_ERR_INVALID_ARG;
     case KQ_EV_PEERS:
         return on_peers(st, ev);
+    case KQ_EV_LEDGER: /* the heartbeat does not follow the ledger */
+        return KQ_OK;
     }
     return KQ_ERR_INVALID_ARG;
 }

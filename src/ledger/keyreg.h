@@ -27,12 +27,12 @@
 #define KQ_KEYREG_VERSION 1
 
 /* Limits of the registry. */
-#define KQ_KEY_NAME_MAX_BYTES 64   /* [A-Za-z0-9._-], 1..64 */
-#define KQ_KEYREG_MAX_KEYS    1024 /* keys recorded, deleted ones included */
-#define KQ_KEYREG_MAX_SESSIONS 256 /* DKG sessions running at once */
+#define KQ_KEY_NAME_MAX_BYTES      64                 /* [A-Za-z0-9._-], 1..64 */
+#define KQ_KEYREG_MAX_KEYS         1024               /* keys recorded, deleted ones included */
+#define KQ_KEYREG_MAX_SESSIONS     256                /* DKG sessions running at once */
 #define KQ_KEYREG_MAX_SESSION_MSGS (4 * KQ_DKG_MAX_N) /* deal + complaint + justification each */
-#define KQ_KEYREG_MAX_ATTEMPTS 3   /* a failed DKG is retried (new session) this many times */
-#define KQ_KEYREG_MAX_USAGE_ITEMS 64 /* (key, count) pairs in one usage report */
+#define KQ_KEYREG_MAX_ATTEMPTS     3  /* a failed DKG is retried (new session) this many times */
+#define KQ_KEYREG_MAX_USAGE_ITEMS  64 /* (key, count) pairs in one usage report */
 
 /* Transaction families (tx.h reserves the numbers). */
 #define KQ_TX_FAMILY_KEY      3
@@ -52,26 +52,26 @@ enum kq_key_state {
 };
 
 enum kq_keyver_state {
-    KQ_KEYVER_GENERATING = 1, /* its DKG runs */
-    KQ_KEYVER_PENDING = 2,    /* DKG finalized; becomes active at activate_height */
-    KQ_KEYVER_ACTIVE = 3,     /* the version new wraps, signatures and derivations use */
+    KQ_KEYVER_GENERATING = 1,   /* its DKG runs */
+    KQ_KEYVER_PENDING = 2,      /* DKG finalized; becomes active at activate_height */
+    KQ_KEYVER_ACTIVE = 3,       /* the version new wraps, signatures and derivations use */
     KQ_KEYVER_DECRYPT_ONLY = 4, /* an older version, >= min_decryption_version: decrypt/verify */
-    KQ_KEYVER_RETIRED = 5,    /* below min_decryption_version: shares erased */
-    KQ_KEYVER_FAILED = 6,     /* its DKG failed KQ_KEYREG_MAX_ATTEMPTS times */
-    KQ_KEYVER_DELETED = 7,    /* the key was deleted: shares erased */
+    KQ_KEYVER_RETIRED = 5,      /* below min_decryption_version: shares erased */
+    KQ_KEYVER_FAILED = 6,       /* its DKG failed KQ_KEYREG_MAX_ATTEMPTS times */
+    KQ_KEYVER_DELETED = 7,      /* the key was deleted: shares erased */
 };
 
 /* Parameters of the lifecycle, fixed at genesis ("keyparams" record). Times in ms of BFT time,
  * delays in blocks. */
 struct kq_keyparams {
-    uint64_t deletion_wait_ms;      /* DELETE takes effect after this (default 7 days) */
-    uint64_t min_version_grace_ms;  /* raising min_decryption_version takes effect after this */
-    uint64_t refresh_period_ms;     /* proactive refresh of every key (0: only on request) */
+    uint64_t deletion_wait_ms;        /* DELETE takes effect after this (default 7 days) */
+    uint64_t min_version_grace_ms;    /* raising min_decryption_version takes effect after this */
+    uint64_t refresh_period_ms;       /* proactive refresh of every key (0: only on request) */
     uint32_t activation_delay_blocks; /* a rotated version activates this long after its DKG */
-    uint32_t epoch_grace_blocks;    /* the previous epoch's sharing serves this long */
-    uint32_t dkg_deal_blocks;       /* deal deadline = start + this */
-    uint32_t dkg_complaint_blocks;  /* complaint deadline = deal deadline + this */
-    uint32_t dkg_justify_blocks;    /* justify deadline = complaint deadline + this */
+    uint32_t epoch_grace_blocks;      /* the previous epoch's sharing serves this long */
+    uint32_t dkg_deal_blocks;         /* deal deadline = start + this */
+    uint32_t dkg_complaint_blocks;    /* complaint deadline = deal deadline + this */
+    uint32_t dkg_justify_blocks;      /* justify deadline = complaint deadline + this */
 };
 /* Production defaults (7 days, 1 day, 1 day, 2, 50, 10, 5, 5) and the dev cluster's (short). */
 void kq_keyparams_default(struct kq_keyparams *p);
@@ -96,21 +96,21 @@ struct kq_epoch_rec {
 /* "key/<name>". */
 struct kq_key_rec {
     char name[KQ_KEY_NAME_MAX_BYTES + 1];
-    uint8_t usage; /* enum kq_key_usage */
-    uint8_t state; /* enum kq_key_state */
-    uint32_t n, t; /* committee size and threshold for new versions */
+    uint8_t usage;      /* enum kq_key_usage */
+    uint8_t state;      /* enum kq_key_state */
+    uint32_t n, t;      /* committee size and threshold for new versions */
     uint64_t period_ms; /* rotate when the active version is this old (0: never) */
     uint64_t max_ops;   /* rotate after this many server-side operations (0: never) */
     uint64_t created_height, created_ms;
-    uint32_t latest_version;  /* highest version created (generating ones included) */
-    uint32_t active_version;  /* 0 until version 1 is active */
+    uint32_t latest_version;         /* highest version created (generating ones included) */
+    uint32_t active_version;         /* 0 until version 1 is active */
     uint32_t min_decryption_version; /* 1 at creation */
     uint32_t pending_min_version;    /* 0: none */
     uint64_t pending_min_at_ms;
-    uint32_t generating_version;     /* 0: no rotation in progress (proposals dedup on this) */
-    uint64_t active_since_ms;        /* BFT time the active version activated */
-    uint64_t ops;                    /* server-side ops counted against the active version */
-    uint64_t delete_at_ms;           /* PENDING_DELETION: when it takes effect */
+    uint32_t generating_version; /* 0: no rotation in progress (proposals dedup on this) */
+    uint64_t active_since_ms;    /* BFT time the active version activated */
+    uint64_t ops;                /* server-side ops counted against the active version */
+    uint64_t delete_at_ms;       /* PENDING_DELETION: when it takes effect */
     char creator[KQ_LEDGER_CLIENT_ID_MAX_BYTES + 1]; /* client id, "" for an admin key */
 };
 
@@ -119,15 +119,15 @@ struct kq_keyver_rec {
     uint32_t version;
     uint8_t state; /* enum kq_keyver_state */
     uint64_t created_height;
-    uint64_t finalized_height; /* 0 while generating */
-    uint64_t activate_height;  /* PENDING: when it becomes active */
+    uint64_t finalized_height;         /* 0 while generating */
+    uint64_t activate_height;          /* PENDING: when it becomes active */
     uint8_t public_key[KQ_POINTBYTES]; /* S; all zero while generating */
-    uint64_t epoch;            /* epoch of the current sharing (0 while generating) */
-    uint64_t prev_epoch;       /* the previous sharing, still served until prev_until_height */
+    uint64_t epoch;                    /* epoch of the current sharing (0 while generating) */
+    uint64_t prev_epoch;        /* the previous sharing, still served until prev_until_height */
     uint64_t prev_until_height; /* 0: no previous sharing */
-    uint64_t want_epoch;       /* > epoch: a refresh/reshare into want_epoch is due or running */
-    kq_hash session;           /* the running DKG session, all zero when none */
-    uint32_t attempts;         /* sessions started for the current goal */
+    uint64_t want_epoch;        /* > epoch: a refresh/reshare into want_epoch is due or running */
+    kq_hash session;            /* the running DKG session, all zero when none */
+    uint32_t attempts;          /* sessions started for the current goal */
 };
 
 /* "keye/<name>/<version>/<epoch>": who holds the version's shares in an epoch. Keeper i (1..n)
@@ -136,7 +136,7 @@ struct kq_sharing_rec {
     uint64_t epoch;
     uint32_t n, t;
     uint32_t keepers[KQ_DKG_MAX_N];
-    uint8_t commits[KQ_DKG_MAX_N][KQ_POINTBYTES];       /* aggregated A_0..A_{t-1}; A_0 = S */
+    uint8_t commits[KQ_DKG_MAX_N][KQ_POINTBYTES]; /* aggregated A_0..A_{t-1}; A_0 = S */
     uint8_t public_shares[KQ_DKG_MAX_N][KQ_POINTBYTES];
     uint64_t effective_height; /* the height whose block finalized it */
     kq_hash session;
@@ -153,8 +153,8 @@ struct kq_session_rec {
     kq_hash id; /* H("keyquorum/v1/dkg-session", chain id, name, version, mode, epoch, attempt) */
     char name[KQ_KEY_NAME_MAX_BYTES + 1];
     uint32_t version;
-    uint8_t mode;  /* enum kq_dkg_mode */
-    uint8_t state; /* enum kq_session_state */
+    uint8_t mode;   /* enum kq_dkg_mode */
+    uint8_t state;  /* enum kq_session_state */
     uint64_t epoch; /* the epoch of the sharing it makes; pks are the keepers' keys of it */
     uint32_t attempt;
     uint32_t n, t;
@@ -167,8 +167,8 @@ struct kq_session_rec {
     uint8_t old_pks[KQ_DKG_MAX_N][KQ_DKG_X25519BYTES];
     uint8_t old_commits[KQ_DKG_MAX_N][KQ_POINTBYTES];
     uint64_t start_height, deal_deadline, complaint_deadline, justify_deadline;
-    uint32_t msg_count;   /* messages recorded, "dkgm/<hex session>/<i>" for i < msg_count */
-    uint32_t complaints;  /* complaint messages among them */
+    uint32_t msg_count;  /* messages recorded, "dkgm/<hex session>/<i>" for i < msg_count */
+    uint32_t complaints; /* complaint messages among them */
 };
 /* "dkgm/<hex session>/<i decimal>": one recorded broadcast, in ledger order. */
 struct kq_session_msg {
@@ -186,9 +186,9 @@ struct kq_session_list {
 /* "keeper/<node id>": the state machine's view of a keeper. */
 struct kq_keeper_rec {
     uint32_t node_id;
-    uint32_t faults;         /* evidence recorded against it */
-    bool quarantined;        /* not chosen for new committees; resharing moves its shares away */
-    uint64_t lost_height;    /* last height it reported a lost store (0: never) */
+    uint32_t faults;      /* evidence recorded against it */
+    bool quarantined;     /* not chosen for new committees; resharing moves its shares away */
+    uint64_t lost_height; /* last height it reported a lost store (0: never) */
 };
 /* "epk/<node id>/<epoch>": a keeper's X25519 public key for an epoch (32 bytes + version). */
 
@@ -245,8 +245,8 @@ KQ_MUST_USE enum kq_err kq_session_rec_encode(const struct kq_session_rec *s, ui
                                               size_t cap, size_t *out_len);
 KQ_MUST_USE enum kq_err kq_session_rec_decode(struct kq_session_rec *s, const uint8_t *in,
                                               size_t len);
-KQ_MUST_USE enum kq_err kq_epoch_rec_encode(const struct kq_epoch_rec *e, uint8_t *out,
-                                            size_t cap, size_t *out_len);
+KQ_MUST_USE enum kq_err kq_epoch_rec_encode(const struct kq_epoch_rec *e, uint8_t *out, size_t cap,
+                                            size_t *out_len);
 KQ_MUST_USE enum kq_err kq_keeper_rec_encode(const struct kq_keeper_rec *k, uint8_t *out,
                                              size_t cap, size_t *out_len);
 /* Writes a record into *cur under its key (for the state machine and hand-built test states);
@@ -272,13 +272,13 @@ KQ_MUST_USE enum kq_err kq_sharing_rec_decode(struct kq_sharing_rec *s, const ui
 enum kq_key_op {
     /* Family KEY. Submitter: an admin key (kq_state_is_admin), or a node with the orchestrator
      * role acting for `client`, a client whose record holds the admin role. */
-    KQ_KEY_OP_CREATE = 1,         /* name, usage, n, t, period_ms, max_ops */
-    KQ_KEY_OP_ROTATE = 2,         /* name: proposes a rotation (EXISTS if one runs) */
-    KQ_KEY_OP_DELETE = 3,         /* name: schedules deletion at now + deletion_wait_ms */
-    KQ_KEY_OP_CANCEL_DELETE = 4,  /* name */
+    KQ_KEY_OP_CREATE = 1,          /* name, usage, n, t, period_ms, max_ops */
+    KQ_KEY_OP_ROTATE = 2,          /* name: proposes a rotation (EXISTS if one runs) */
+    KQ_KEY_OP_DELETE = 3,          /* name: schedules deletion at now + deletion_wait_ms */
+    KQ_KEY_OP_CANCEL_DELETE = 4,   /* name */
     KQ_KEY_OP_SET_MIN_VERSION = 5, /* name, version: effective at now + min_version_grace_ms */
-    KQ_KEY_OP_RESHARE = 6,        /* name, n (0: unchanged), t (0: unchanged): new committee */
-    KQ_KEY_OP_REFRESH = 7,        /* no name: advance the epoch now (refresh every key) */
+    KQ_KEY_OP_RESHARE = 6,         /* name, n (0: unchanged), t (0: unchanged): new committee */
+    KQ_KEY_OP_REFRESH = 7,         /* no name: advance the epoch now (refresh every key) */
 };
 enum kq_keeper_op {
     /* Family KEEPER. Submitter: the node's identity key. */
@@ -328,10 +328,10 @@ KQ_MUST_USE enum kq_err kq_key_tx_encode(uint16_t op, const struct kq_key_tx *b,
                                          size_t cap, size_t *out_len);
 KQ_MUST_USE enum kq_err kq_key_tx_decode(uint16_t op, struct kq_key_tx *b, const uint8_t *in,
                                          size_t len);
-KQ_MUST_USE enum kq_err kq_keeper_tx_encode(uint16_t op, const struct kq_keeper_tx *b,
-                                            uint8_t *out, size_t cap, size_t *out_len);
-KQ_MUST_USE enum kq_err kq_keeper_tx_decode(uint16_t op, struct kq_keeper_tx *b,
-                                            const uint8_t *in, size_t len);
+KQ_MUST_USE enum kq_err kq_keeper_tx_encode(uint16_t op, const struct kq_keeper_tx *b, uint8_t *out,
+                                            size_t cap, size_t *out_len);
+KQ_MUST_USE enum kq_err kq_keeper_tx_decode(uint16_t op, struct kq_keeper_tx *b, const uint8_t *in,
+                                            size_t len);
 KQ_MUST_USE enum kq_err kq_evidence_tx_encode(const struct kq_evidence_tx *b, uint8_t *out,
                                               size_t cap, size_t *out_len);
 KQ_MUST_USE enum kq_err kq_evidence_tx_decode(struct kq_evidence_tx *b, const uint8_t *in,

@@ -158,9 +158,57 @@ static void arm_timer(struct kq_core_host *h, uint32_t id, uint64_t after_ms)
     evtimer_add(slot->ev, &tv);
 }
 
+static struct kq_core_host *core_for_type(struct kq_runtime *rt, uint16_t type);
+
+/* A frame a core sends to its own node (an orchestrator asking the keeper beside it): delivered
+ * to the core that owns the type from the loop, after the sending step, as if it came from a
+ * peer with this node's id. */
+struct loopback {
+    struct kq_runtime *rt;
+    uint16_t type;
+    size_t len;
+    uint8_t payload[];
+};
+
+static void loopback_fire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct loopback *lb = arg;
+    struct kq_core_host *to = core_for_type(lb->rt, lb->type);
+    if (to != NULL && !lb->rt->stopping) {
+        struct kq_event ev = kq_runtime_event(KQ_EV_FRAME);
+        ev.peer = lb->rt->self_id;
+        ev.frame_type = lb->type;
+        ev.payload = lb->payload;
+        ev.payload_len = lb->len;
+        host_deliver(to, &ev);
+    }
+    free(lb);
+}
+
+static void send_self(struct kq_core_host *h, const struct kq_action *a, const uint8_t *payload)
+{
+    struct loopback *lb = malloc(sizeof *lb + a->payload_len);
+    KQ_ASSERT(lb != NULL);
+    lb->rt = h->rt;
+    lb->type = a->frame_type;
+    lb->len = a->payload_len;
+    memcpy(lb->payload, payload, a->payload_len);
+    struct timeval now = {0, 0};
+    if (event_base_once(h->rt->base, -1, EV_TIMEOUT, loopback_fire, lb, &now) != 0) {
+        KQ_LOG(KQ_LOG_ERROR, "loopback_failed", KQ_LS("core", h->ops->name));
+        free(lb);
+    }
+}
+
 static void do_send(struct kq_core_host *h, const struct kq_action *a, const uint8_t *payload)
 {
     struct kq_runtime *rt = h->rt;
+    if (a->peer == rt->self_id) {
+        send_self(h, a, payload);
+        return;
+    }
     for (size_t i = 0; i < rt->n_peer_ids; i++) {
         uint32_t peer = rt->peer_ids[i];
         if (a->peer != KQ_PEER_ALL && a->peer != peer)
@@ -483,6 +531,11 @@ struct kq_peer_net *kq_runtime_peers(struct kq_runtime *rt)
 {
     return rt->peers;
 }
+void kq_runtime_deliver(struct kq_core_host *host, const struct kq_event *ev)
+{
+    host_deliver(host, ev);
+}
+
 const void *kq_core_host_state(const struct kq_core_host *host)
 {
     return host->state;

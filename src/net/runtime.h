@@ -60,6 +60,11 @@ struct kq_core_host *kq_runtime_add_core(struct kq_runtime *rt, const struct kq_
                                          const void *core_config, struct kq_store *store,
                                          uint16_t type_lo, uint16_t type_hi,
                                          kq_core_status_fn on_status, void *status_ctx);
+/* Steps the core with ev (queued if the core is stepping): for events the node produces itself,
+ * such as KQ_EV_LEDGER. Call it from the loop's own work (a runtime timer), not from inside
+ * another core's status callback. A KQ_ACT_SEND to the node's own id reaches the core that owns
+ * the frame type from the loop, as a frame from peer self_id. */
+void kq_runtime_deliver(struct kq_core_host *host, const struct kq_event *ev);
 /* The core's state, for read-only queries by the node (health). */
 const void *kq_core_host_state(const struct kq_core_host *host);
 

@@ -49,6 +49,9 @@ struct kq_ledger_node {
     struct kq_ledger_peers peers, scratch;
     bool applied;
     struct waiter waiters[KQ_LEDGER_NODE_MAX_WAITERS];
+    kq_ledger_commit_fn commit_fn; /* the node's other parts following the ledger */
+    void *commit_ctx;
+    uint64_t notified_height;
 };
 
 /* ---- start-up ---- */
@@ -507,6 +510,11 @@ static void peers_refresh(void *ctx)
     const struct kq_smt *smt = kq_replica_app_state(kq_core_host_state(ln->host));
     if (smt == NULL)
         return;
+    uint64_t height = kq_replica_height(kq_core_host_state(ln->host));
+    if (ln->commit_fn != NULL && (height > ln->notified_height || ln->notified_height == 0)) {
+        ln->notified_height = height;
+        ln->commit_fn(ln->commit_ctx, smt, height);
+    }
     struct kq_ledger_peers *next = &ln->scratch;
     enum kq_err err = kq_ledger_peers_derive(smt, ln->self_id, KQ_LEDGER_NODE_MAX_SCAN, next);
     if (err != KQ_OK) {
@@ -531,6 +539,62 @@ static void peers_refresh(void *ctx)
     ln->applied = true;
     KQ_LOG(KQ_LOG_INFO, "peer_set_from_ledger", KQ_LU("peers", next->n),
            KQ_LU("height", kq_replica_height(kq_core_host_state(ln->host))));
+}
+
+void kq_ledger_node_on_commit(struct kq_ledger_node *ln, kq_ledger_commit_fn fn, void *ctx)
+{
+    ln->commit_fn = fn;
+    ln->commit_ctx = ctx;
+    kq_runtime_timer_arm(ln->peers_timer, 0);
+}
+
+const struct kq_smt *kq_ledger_node_state(const struct kq_ledger_node *ln, uint64_t *height)
+{
+    const void *st = kq_core_host_state(ln->host);
+    if (height != NULL)
+        *height = kq_replica_height(st);
+    return kq_replica_app_state(st);
+}
+
+enum kq_err kq_ledger_node_submit(struct kq_ledger_node *ln, uint16_t family, uint16_t op,
+                                  const uint8_t *body, size_t body_len, bool wait,
+                                  kq_core_reply_fn cb, void *ctx, uint64_t *request_id)
+{
+    uint64_t height = kq_replica_height(kq_core_host_state(ln->host));
+    struct kq_tx_fields f = {.family = family,
+                             .op = op,
+                             .chain_id = ln->chain_id,
+                             .expiry_height = height + KQ_LEDGER_NODE_TX_EXPIRY_BLOCKS,
+                             .body = body,
+                             .body_len = body_len};
+    randombytes_buf(&f.nonce, sizeof f.nonce);
+    uint8_t *tx = malloc(KQ_LEDGER_TX_MAX_BYTES);
+    KQ_ENSURE(tx != NULL, KQ_ERR_NOMEM);
+    size_t len = 0;
+    enum kq_err err = kq_tx_sign(&f, ln->sk, tx, KQ_LEDGER_TX_MAX_BYTES, &len);
+    uint64_t rid = 0;
+    if (err == KQ_OK)
+        err = kq_runtime_request(ln->host, wait ? KQ_LEDGER_REQ_SUBMIT : KQ_LEDGER_REQ_SUBMIT_ASYNC,
+                                 tx, len, cb, ctx, &rid);
+    if (request_id != NULL)
+        *request_id = rid;
+    free(tx);
+    return err;
+}
+
+void kq_ledger_node_cancel(struct kq_ledger_node *ln, uint64_t request_id)
+{
+    kq_runtime_request_cancel(ln->host, request_id);
+}
+
+const kq_hash *kq_ledger_node_chain_id(const struct kq_ledger_node *ln)
+{
+    return &ln->chain_id;
+}
+
+const uint8_t *kq_ledger_node_identity_sk(const struct kq_ledger_node *ln)
+{
+    return ln->sk;
 }
 
 const struct kq_peer_conf *kq_ledger_node_peers(const struct kq_ledger_node *ln, size_t *n)

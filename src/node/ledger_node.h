@@ -9,7 +9,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include <stdbool.h>
 #include "base/err.h"
+#include "ledger/hash.h"
 #include "net/runtime.h"
 #include "node/config.h"
 
@@ -41,6 +43,28 @@ void kq_ledger_node_free(struct kq_ledger_node *ln);
  * joining node: its config's peers are its bootstrap). */
 const struct kq_peer_conf *kq_ledger_node_peers(const struct kq_ledger_node *ln, size_t *n);
 
+/* A tx the node signs itself expires this many blocks after the height it was made at. */
+#define KQ_LEDGER_NODE_TX_EXPIRY_BLOCKS 1000
+struct kq_smt;
+/* Called once after each commit (coalesced: from a loop timer after the commit's step, never
+ * inside it) with the committed state (borrowed: kq_smt_ref it to keep it) and its height; also
+ * once at start-up with the restored state. One subscriber. */
+typedef void (*kq_ledger_commit_fn)(void *ctx, const struct kq_smt *state, uint64_t height);
+void kq_ledger_node_on_commit(struct kq_ledger_node *ln, kq_ledger_commit_fn fn, void *ctx);
+/* The latest committed state (NULL before the replica starts) and its height. */
+const struct kq_smt *kq_ledger_node_state(const struct kq_ledger_node *ln, uint64_t *height);
+/* Signs a tx (family, op, body) with the node's identity key and submits it to the local replica:
+ * wait = answer at commit (KQ_LEDGER_REQ_SUBMIT) or at admission. cb gets the replica's reply
+ * (tx id | height | result, as POST /v1/ledger/tx); may run during the call. KQ_ERR_BUSY,
+ * KQ_ERR_LIMIT (body too long), KQ_ERR_NOMEM. */
+KQ_MUST_USE enum kq_err kq_ledger_node_submit(struct kq_ledger_node *ln, uint16_t family,
+                                              uint16_t op, const uint8_t *body, size_t body_len,
+                                              bool wait, kq_core_reply_fn cb, void *ctx,
+                                              uint64_t *request_id);
+void kq_ledger_node_cancel(struct kq_ledger_node *ln, uint64_t request_id);
+const kq_hash *kq_ledger_node_chain_id(const struct kq_ledger_node *ln);
+/* The node's Ed25519 identity secret key (64 bytes, guarded memory, owned by the ledger node). */
+const uint8_t *kq_ledger_node_identity_sk(const struct kq_ledger_node *ln);
 /* {"height", "round", "mempool", "validator"} for /v1/sys/health. */
 json_t *kq_ledger_node_health(const struct kq_ledger_node *ln);
 

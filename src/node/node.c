@@ -218,7 +218,8 @@ static void on_hb_status(void *ctx, struct kq_core_host *host, const struct kq_a
     case KQ_STATUS_READY:
         KQ_LOG(KQ_LOG_INFO, "ready", KQ_LU("incarnation", a->value));
         return;
-    case KQ_STATUS_COMMITTED: /* not a heartbeat status */
+    case KQ_STATUS_COMMITTED: /* not heartbeat statuses */
+    case KQ_STATUS_SUBMIT_TX:
         return;
     }
 }

@@ -18,12 +18,12 @@
 
 #define KQ_KEEPER_MSG_VERSION 1
 /* Frame types: requests reach the keeper core, responses the orchestrator core. */
-#define KQ_FRAME_KEEPER_REQ      0x0300
-#define KQ_FRAME_KEEPER_RESP     0x0340
-#define KQ_FRAME_KEEPER_FIRST    0x0300
-#define KQ_FRAME_KEEPER_LAST     0x033F
-#define KQ_FRAME_ORCH_FIRST      0x0340
-#define KQ_FRAME_ORCH_LAST       0x037F
+#define KQ_FRAME_KEEPER_REQ   0x0300
+#define KQ_FRAME_KEEPER_RESP  0x0340
+#define KQ_FRAME_KEEPER_FIRST 0x0300
+#define KQ_FRAME_KEEPER_LAST  0x033F
+#define KQ_FRAME_ORCH_FIRST   0x0340
+#define KQ_FRAME_ORCH_LAST    0x037F
 
 enum kq_keeper_req_op {
     KQ_KREQ_UNWRAP = 1,       /* Z_i = s_i * R for a ciphertext, after its proof and label */
@@ -70,10 +70,10 @@ struct kq_frost_resp {
     uint32_t version;
     uint64_t epoch;
     uint32_t index;
-    uint8_t round; /* 1: commitment, 2: share */
-    struct kq_frost_commitment commitment;     /* round 1 */
-    uint8_t digest[64];                        /* round 2: SHA-512(tag, message, list) */
-    uint8_t share[KQ_FROST_SHAREBYTES];        /* round 2 */
+    uint8_t round;                         /* 1: commitment, 2: share */
+    struct kq_frost_commitment commitment; /* round 1 */
+    uint8_t digest[64];                    /* round 2: SHA-512(tag, message, list) */
+    uint8_t share[KQ_FROST_SHAREBYTES];    /* round 2 */
     uint64_t time;
     uint8_t sig[KQ_PARTIAL_SIGBYTES];
 };
@@ -96,9 +96,8 @@ struct kq_keeper_resp {
 };
 
 #define KQ_KEEPER_REQ_MAX_BYTES                                                                    \
-    (64 + KQ_KEY_NAME_MAX_BYTES + KQ_LEDGER_CLIENT_ID_MAX_BYTES + KQ_POINTBYTES +                  \
-     KQ_PROOFBYTES + 2 +                                                                           \
-     KQ_MAX_CONTEXT_PAIRS * (4 + KQ_MAX_CONTEXT_KEY_BYTES + KQ_MAX_CONTEXT_VALUE_BYTES) + 4 +      \
+    (64 + KQ_KEY_NAME_MAX_BYTES + KQ_LEDGER_CLIENT_ID_MAX_BYTES + KQ_POINTBYTES + KQ_PROOFBYTES +  \
+     2 + KQ_MAX_CONTEXT_PAIRS * (4 + KQ_MAX_CONTEXT_KEY_BYTES + KQ_MAX_CONTEXT_VALUE_BYTES) + 4 +  \
      KQ_MAX_SIGN_MESSAGE_BYTES + 2 + KQ_DKG_MAX_N * (4 + 2 * KQ_POINTBYTES))
 #define KQ_FROST_RESP_MAX_BYTES                                                                    \
     (1 + KQ_PARTIAL_REQIDBYTES + 1 + KQ_KEY_NAME_MAX_BYTES + 4 + 8 + 4 + 1 + 4 +                   \

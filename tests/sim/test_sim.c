@@ -271,6 +271,7 @@ static enum kq_err t_step(void *state, const struct kq_event *ev, struct kq_acti
     case KQ_EV_WRITE_DONE:
         return KQ_OK;
     case KQ_EV_PEERS: /* the simulator's peer set never changes */
+    case KQ_EV_LEDGER:
         return KQ_ERR_INVALID_ARG;
     }
     return KQ_ERR_INVALID_ARG;

@@ -150,6 +150,7 @@ static enum kq_err probe_step(void *state, const struct kq_event *ev, struct kq_
         return KQ_OK;
     case KQ_EV_REQUEST:
     case KQ_EV_PEERS:
+    case KQ_EV_LEDGER:
         return KQ_ERR_INVALID_ARG;
     }
     return KQ_ERR_INVALID_ARG;
