@@ -193,6 +193,19 @@ static enum kq_err load_pem(const char *path, enum pem_kind kind, X509 **cert, E
     return found ? KQ_OK : KQ_ERR_FORMAT;
 }
 
+enum kq_err kq_pki_cert_sha256(const char *path, uint8_t out[32])
+{
+    X509 *x = NULL;
+    KQ_GUARD(kq_pki_load_cert(path, &x));
+    unsigned char *der = NULL;
+    int len = i2d_X509(x, &der);
+    X509_free(x);
+    KQ_ENSURE(len > 0, KQ_ERR_FORMAT);
+    crypto_hash_sha256(out, der, (unsigned long long)len);
+    OPENSSL_free(der);
+    return KQ_OK;
+}
+
 enum kq_err kq_pki_load_cert(const char *path, X509 **out)
 {
     KQ_ASSERT(path != NULL && out != NULL);

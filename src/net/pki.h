@@ -80,5 +80,8 @@ KQ_MUST_USE enum kq_err kq_pki_read_seed(const char *key_file, uint8_t seed[KQ_P
  * kq_pki_read_public. Any key type is returned by kq_pki_load_key. */
 KQ_MUST_USE enum kq_err kq_pki_load_cert(const char *path, X509 **out);
 KQ_MUST_USE enum kq_err kq_pki_load_key(const char *path, EVP_PKEY **out);
+/* SHA-256 of a PEM certificate's DER encoding: what a ledger client record binds (tx_client.h).
+ * Errors as kq_pki_load_cert, KQ_ERR_FORMAT if it does not re-encode. */
+KQ_MUST_USE enum kq_err kq_pki_cert_sha256(const char *path, uint8_t out[32]);
 
 #endif

@@ -531,6 +531,11 @@ struct kq_peer_net *kq_runtime_peers(struct kq_runtime *rt)
 {
     return rt->peers;
 }
+const uint8_t *kq_core_host_payload(const struct kq_core_host *host, const struct kq_action *a)
+{
+    return kq_action_payload(host->acts, a);
+}
+
 void kq_runtime_deliver(struct kq_core_host *host, const struct kq_event *ev)
 {
     host_deliver(host, ev);

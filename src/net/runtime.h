@@ -65,6 +65,8 @@ struct kq_core_host *kq_runtime_add_core(struct kq_runtime *rt, const struct kq_
  * another core's status callback. A KQ_ACT_SEND to the node's own id reaches the core that owns
  * the frame type from the loop, as a frame from peer self_id. */
 void kq_runtime_deliver(struct kq_core_host *host, const struct kq_event *ev);
+/* The payload of an action the core emitted, for a status callback (valid during the call). */
+const uint8_t *kq_core_host_payload(const struct kq_core_host *host, const struct kq_action *a);
 /* The core's state, for read-only queries by the node (health). */
 const void *kq_core_host_state(const struct kq_core_host *host);
 

