@@ -308,11 +308,39 @@ static enum kq_err load_ledger(struct ctx *c, json_t *root, struct kq_node_confi
     return get_uint(c, o, "ledger", "sync_retry_ms", 10, 600000, &cfg->ledger_sync_retry_ms);
 }
 
+/* "keeper": {"frost_nonce_ttl_ms", "byzantine_partials"}; "orchestrator": {"keeper_timeout_ms",
+ * "usage_report_ms"}. byzantine_partials is a fault-injection switch for tests: the keeper signs
+ * wrong partials (its evidence then gets it quarantined). */
+static enum kq_err load_keys(struct ctx *c, json_t *root, struct kq_node_config *cfg)
+{
+    static const char *const kk[] = {"frost_nonce_ttl_ms", "byzantine_partials", NULL};
+    static const char *const ok[] = {"keeper_timeout_ms", "usage_report_ms", NULL};
+    json_t *o;
+    KQ_GUARD(get_object(c, root, "keeper", false, &o));
+    if (o != NULL) {
+        KQ_GUARD(only_keys(c, o, "keeper", kk));
+        KQ_GUARD(get_uint(c, o, "keeper", "frost_nonce_ttl_ms", 100, 600000,
+                          &cfg->keeper_frost_nonce_ttl_ms));
+        json_t *b = json_object_get(o, "byzantine_partials");
+        if (b != NULL && !json_is_boolean(b))
+            return fail(c, "keeper.byzantine_partials must be a boolean");
+        cfg->keeper_byzantine_partials = json_is_true(b);
+    }
+    KQ_GUARD(get_object(c, root, "orchestrator", false, &o));
+    if (o == NULL)
+        return KQ_OK;
+    KQ_GUARD(only_keys(c, o, "orchestrator", ok));
+    KQ_GUARD(get_uint(c, o, "orchestrator", "keeper_timeout_ms", 10, 600000,
+                      &cfg->orch_keeper_timeout_ms));
+    return get_uint(c, o, "orchestrator", "usage_report_ms", 100, 3600000,
+                    &cfg->orch_usage_report_ms);
+}
+
 static enum kq_err load_sections(struct ctx *c, json_t *root, struct kq_node_config *cfg)
 {
-    static const char *const top[] = {"node_id", "roles",  "data_dir",  "api",    "peer",
-                                      "tls",     "peers",  "heartbeat", "tokens", "clients",
-                                      "log",     "ledger", NULL};
+    static const char *const top[] = {"node_id", "roles",  "data_dir",  "api",          "peer",
+                                      "tls",     "peers",  "heartbeat", "tokens",       "clients",
+                                      "log",     "ledger", "keeper",    "orchestrator", NULL};
     static const char *const peer_keys[] = {"listen", NULL};
     static const char *const tls_keys[] = {"ca", "cert", "key", NULL};
     static const char *const hb_keys[] = {"interval_ms", "timeout_ms", NULL};
@@ -352,6 +380,7 @@ static enum kq_err load_sections(struct ctx *c, json_t *root, struct kq_node_con
             return fail(c, "log.level must be debug, info, warn or error");
     }
     KQ_GUARD(load_ledger(c, root, cfg));
+    KQ_GUARD(load_keys(c, root, cfg));
     KQ_GUARD(load_peers(c, root, cfg));
     KQ_GUARD(load_tokens(c, root, cfg));
     return load_clients(c, root, cfg);
@@ -375,6 +404,9 @@ static void set_defaults(struct kq_node_config *cfg)
     cfg->ledger_commit_ms = 20;
     cfg->ledger_sync_retry_ms = 500;
     cfg->ledger_empty_block_ms = 5000;
+    cfg->keeper_frost_nonce_ttl_ms = 30000;
+    cfg->orch_keeper_timeout_ms = 2000;
+    cfg->orch_usage_report_ms = 1000;
 }
 
 static enum kq_err read_root(struct ctx *c, const char *path, json_t **root)

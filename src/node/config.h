@@ -63,6 +63,11 @@ struct kq_node_config {
     char ledger_genesis[PATH_MAX];
     uint64_t ledger_propose_ms, ledger_prevote_ms, ledger_precommit_ms, ledger_delta_ms;
     uint64_t ledger_commit_ms, ledger_sync_retry_ms, ledger_empty_block_ms;
+    /* Keys: the keeper's FROST nonce lifetime and its fault-injection switch (tests only); the
+     * orchestrator's per-keeper timeout before a spare is asked, and its usage-report period. */
+    uint64_t keeper_frost_nonce_ttl_ms;
+    bool keeper_byzantine_partials;
+    uint64_t orch_keeper_timeout_ms, orch_usage_report_ms;
     size_t n_peers;
     struct kq_config_peer peers[KQ_CONFIG_MAX_PEERS];
     size_t n_tokens;

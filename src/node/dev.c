@@ -260,7 +260,7 @@ static json_t *node_config(const struct dev *d, const struct dev_node *self)
     snprintf(peer, sizeof peer, "127.0.0.1:%u", self->peer_port);
     snprintf(cert, sizeof cert, "../node-%u.crt", self->id);
     snprintf(key, sizeof key, "../node-%u.key", self->id);
-    return json_pack(
+    json_t *cfg = json_pack(
         "{s:i,s:[sss],s:s,s:{s:s,s:i},s:{s:s},s:{s:s,s:s,s:s},s:o,s:{s:i,s:i},"
         "s:[{s:s,s:s,s:[s]}],s:[{s:s,s:[s]}],s:{s:s},s:{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i}}",
         "node_id", self->id, "roles", "validator", "keeper", "orchestrator", "data_dir", ".", "api",
@@ -270,6 +270,11 @@ static json_t *node_config(const struct dev *d, const struct dev_node *self)
         "name", "admin", "roles", "admin", "log", "level", "info", "ledger", "genesis",
         "../genesis.bin", "propose_ms", 300, "prevote_ms", 200, "precommit_ms", 200, "delta_ms",
         100, "commit_ms", 20, "sync_retry_ms", 200, "empty_block_ms", 1000);
+    json_object_set_new(cfg, "orchestrator",
+                        json_pack("{s:i,s:i}", "keeper_timeout_ms", 1000, "usage_report_ms", 500));
+    if (d->opt->byzantine == self->id)
+        json_object_set_new(cfg, "keeper", json_pack("{s:b}", "byzantine_partials", true));
+    return cfg;
 }
 
 /* Writes len bytes to path with the given mode via a temporary file and rename. */

@@ -13,12 +13,14 @@
 #define KQ_DEV_HEALTHY_TIMEOUT_MS 30000
 
 struct kq_dev_options {
-    unsigned nodes;   /* 1..KQ_DEV_MAX_NODES */
-    unsigned spare;   /* more nodes with a certificate, X25519 key, ports and config, but not in
-                         the genesis and not started (to add with `keyquorum member add`);
-                         nodes + spare <= KQ_DEV_MAX_NODES */
-    const char *dir;  /* created if missing */
-    const char *self; /* path of the keyquorum binary to start nodes with */
+    unsigned nodes;     /* 1..KQ_DEV_MAX_NODES */
+    unsigned spare;     /* more nodes with a certificate, X25519 key, ports and config, but not in
+                           the genesis and not started (to add with `keyquorum member add`);
+                           nodes + spare <= KQ_DEV_MAX_NODES */
+    unsigned byzantine; /* a node id whose keeper signs wrong partials (fault injection for
+                           tests: keeper.byzantine_partials), 0 for none */
+    const char *dir;    /* created if missing */
+    const char *self;   /* path of the keyquorum binary to start nodes with */
 };
 
 /* Runs the cluster; returns the exit code (0 after a clean stop, 1 on failure). */

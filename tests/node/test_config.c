@@ -80,6 +80,19 @@ static void test_full_config(void **state)
     assert_int_equal(load(base_cfg(""), cfg, why), KQ_OK);
     assert_int_equal(cfg->roles, KQ_ROLE_VALIDATOR | KQ_ROLE_KEEPER | KQ_ROLE_ORCHESTRATOR);
     assert_int_equal(cfg->api_read_timeout_s, 10);
+    assert_false(cfg->keeper_byzantine_partials);
+    assert_int_equal(cfg->orch_keeper_timeout_ms, 2000);
+    /* the keys sections */
+    assert_int_equal(load(base_cfg(",\"keeper\":{\"frost_nonce_ttl_ms\":500,"
+                                   "\"byzantine_partials\":true},"
+                                   "\"orchestrator\":{\"keeper_timeout_ms\":300,"
+                                   "\"usage_report_ms\":250}"),
+                          cfg, why),
+                     KQ_OK);
+    assert_true(cfg->keeper_byzantine_partials);
+    assert_int_equal(cfg->keeper_frost_nonce_ttl_ms, 500);
+    assert_int_equal(cfg->orch_keeper_timeout_ms, 300);
+    assert_int_equal(cfg->orch_usage_report_ms, 250);
     free(cfg);
 }
 
@@ -117,6 +130,10 @@ static void test_strictness(void **state)
     expect_fail("{\"node_id\":1,\"data_dir\":\"d\",\"api\":{\"listen\":\"127.0.0.1:99999\"}}",
                 "api.listen");
     expect_fail(base_cfg(",\"log\":{\"level\":\"loud\"}"), "log.level");
+    expect_fail(base_cfg(",\"keeper\":{\"byzantine_partials\":1}"), "byzantine_partials");
+    expect_fail(base_cfg(",\"keeper\":{\"frost_nonce_ttl_ms\":1}"), "frost_nonce_ttl_ms");
+    expect_fail(base_cfg(",\"orchestrator\":{\"keeper_timeout_ms\":0}"), "keeper_timeout_ms");
+    expect_fail(base_cfg(",\"orchestrator\":{\"spares\":2}"), "unknown key");
     expect_fail(base_cfg(",\"tokens\":[{\"name\":\"t\",\"sha256\":\"abc\"}]"), "sha256");
     expect_fail("{\"node_id\": 1,", "config.json:");
     expect_fail("[1,2]", "must be a JSON object");
