@@ -453,6 +453,58 @@ static bool count_keeper(void *ctx, const kq_hash *path, const uint8_t *key, siz
     return ++c->seen < KQ_LEDGER_NODE_MAX_SCAN;
 }
 
+/* GET /v1/keepers: every keeper node with the registry's view of it (faults recorded by
+ * evidence, quarantine, the epochs it has published keys for). */
+struct keeper_list {
+    const struct kq_smt *st;
+    uint64_t epoch;
+    json_t *arr;
+    size_t seen;
+};
+static bool visit_keeper(void *ctx, const kq_hash *path, const uint8_t *key, size_t key_len,
+                         const uint8_t *value, size_t value_len)
+{
+    (void)path;
+    struct keeper_list *l = ctx;
+    static const char prefix[] = "node/";
+    struct kq_member_node m;
+    if (key_len > sizeof prefix - 1 && memcmp(key, prefix, sizeof prefix - 1) == 0 &&
+        kq_member_node_decode(&m, value, value_len) == KQ_OK && (m.roles & KQ_ROLE_KEEPER)) {
+        struct kq_keeper_rec k = {.node_id = m.node_id};
+        if (kq_keyreg_keeper(l->st, m.node_id, &k) != KQ_OK)
+            k = (struct kq_keeper_rec){.node_id = m.node_id};
+        uint8_t pk[KQ_DKG_X25519BYTES];
+        json_t *epochs = json_array();
+        for (uint64_t e = l->epoch; e <= l->epoch + 1; e++)
+            if (kq_keyreg_epoch_key(l->st, m.node_id, e, pk) == KQ_OK)
+                json_array_append_new(epochs, json_integer((json_int_t)e));
+        json_array_append_new(
+            l->arr, json_pack("{s:I,s:I,s:b,s:I,s:o}", "id", (json_int_t)m.node_id, "faults",
+                              (json_int_t)k.faults, "quarantined", k.quarantined, "lost_height",
+                              (json_int_t)k.lost_height, "epoch_keys", epochs));
+    }
+    return ++l->seen < KQ_LEDGER_NODE_MAX_SCAN;
+}
+
+static void h_keepers(struct kq_http_req *req, void *ctx)
+{
+    struct kq_keys_node *kn = ctx;
+    if (!kq_keys_authorize(kn, req, KQ_CLIENT_ROLE_USER | KQ_CLIENT_ROLE_ADMIN, "listing keepers"))
+        return;
+    uint64_t height = 0;
+    struct kq_epoch_rec e = {0};
+    const struct kq_smt *st = kq_ledger_node_state(kn->ln, &height);
+    if (st == NULL || kq_keyreg_epoch(st, &e) != KQ_OK) {
+        kq_http_reply_error(req, 409, "bad_state", "the registry is not readable yet");
+        return;
+    }
+    struct keeper_list l = {.st = st, .epoch = e.number, .arr = json_array()};
+    kq_smt_foreach(st, NULL, visit_keeper, &l);
+    kq_http_reply_json(req, 200,
+                       json_pack("{s:o,s:I,s:I}", "keepers", l.arr, "epoch", (json_int_t)e.number,
+                                 "height", (json_int_t)height));
+}
+
 static void h_create(struct kq_http_req *req, void *ctx)
 {
     struct kq_keys_node *kn = ctx;
@@ -698,6 +750,7 @@ static enum kq_err add_routes(struct kq_keys_node *kn)
     KQ_GUARD(
         kq_http_route(http, "POST", "/v1/keys/{name}/reshare", KQ_ROUTE_JSON_BODY, h_reshare, kn));
     KQ_GUARD(kq_http_route(http, "POST", "/v1/sys/refresh", 0, h_refresh, kn));
+    KQ_GUARD(kq_http_route(http, "GET", "/v1/keepers", 0, h_keepers, kn));
     return kq_keys_api_routes(kn, http);
 }
 
