@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger/keyreg.h"
 #include "ledger/smt.h"
 #include "ledger/state.h"
 #include "ledger/tx_member.h"
@@ -40,7 +41,10 @@ enum kq_err kq_ledger_tx_err(enum kq_tx_status status)
     case KQ_TX_EXISTS:
         return KQ_ERR_EXISTS;
     case KQ_TX_EMPTY_VALSET:
+    case KQ_TX_CONFLICT:
         return KQ_ERR_STATE;
+    case KQ_TX_NO_KEEPERS:
+        return KQ_ERR_THRESHOLD;
     }
     return KQ_ERR_INVALID_ARG;
 }
@@ -215,6 +219,12 @@ static void *app_retain(void *ctx, const void *state)
     return kq_smt_ref((struct kq_smt *)(uintptr_t)state);
 }
 
+static bool app_busy(void *ctx, const void *state)
+{
+    (void)ctx;
+    return kq_keyreg_busy(state);
+}
+
 void kq_ledger_state_app_init(struct kq_ledger_app *app, struct kq_ledger_state_app *ctx,
                               const struct kq_genesis *genesis)
 {
@@ -232,7 +242,8 @@ void kq_ledger_state_app_init(struct kq_ledger_app *app, struct kq_ledger_state_
                                   .foreach = app_foreach,
                                   .load = app_load,
                                   .root = app_root,
-                                  .retain = app_retain};
+                                  .retain = app_retain,
+                                  .busy = app_busy};
 }
 
 enum kq_err kq_ledger_genesis_valset(const struct kq_genesis *g, struct kq_valset *vs)

@@ -47,7 +47,9 @@ enum kq_err kq_genesis_check(const struct kq_genesis *g)
         KQ_ENSURE(crypto_core_ed25519_is_valid_point(g->admins[i]) == 1, KQ_ERR_INVALID_ARG);
         KQ_ENSURE(i == 0 || memcmp(g->admins[i - 1], g->admins[i], 32) < 0, KQ_ERR_INVALID_ARG);
     }
-    return KQ_OK;
+    struct kq_keyparams p;
+    kq_genesis_keyparams(g, &p);
+    return kq_keyparams_check(&p);
 }
 
 static enum kq_err genesis_put(struct kq_buf *b, const struct kq_genesis *g)
@@ -69,7 +71,24 @@ static enum kq_err genesis_put(struct kq_buf *b, const struct kq_genesis *g)
     KQ_GUARD(kq_buf_put_u16(b, (uint16_t)g->n_admins));
     for (size_t i = 0; i < g->n_admins; i++)
         KQ_GUARD(kq_buf_put(b, g->admins[i], 32));
-    return KQ_OK;
+    const struct kq_keyparams *k = &g->keys;
+    KQ_GUARD(kq_buf_put_u64(b, k->deletion_wait_ms));
+    KQ_GUARD(kq_buf_put_u64(b, k->min_version_grace_ms));
+    KQ_GUARD(kq_buf_put_u64(b, k->refresh_period_ms));
+    KQ_GUARD(kq_buf_put_u32(b, k->activation_delay_blocks));
+    KQ_GUARD(kq_buf_put_u32(b, k->epoch_grace_blocks));
+    KQ_GUARD(kq_buf_put_u32(b, k->dkg_deal_blocks));
+    KQ_GUARD(kq_buf_put_u32(b, k->dkg_complaint_blocks));
+    return kq_buf_put_u32(b, k->dkg_justify_blocks);
+}
+
+void kq_genesis_keyparams(const struct kq_genesis *g, struct kq_keyparams *p)
+{
+    static const struct kq_keyparams zero;
+    if (memcmp(&g->keys, &zero, sizeof zero) == 0)
+        kq_keyparams_default(p);
+    else
+        *p = g->keys;
 }
 
 enum kq_err kq_genesis_encode(const struct kq_genesis *g, uint8_t *out, size_t cap, size_t *out_len)
@@ -107,6 +126,15 @@ static enum kq_err genesis_get(struct kq_buf *b, struct kq_genesis *g)
     KQ_ENSURE(count <= KQ_LEDGER_GENESIS_MAX_ADMINS, KQ_ERR_LIMIT);
     for (g->n_admins = 0; g->n_admins < count; g->n_admins++)
         KQ_GUARD(kq_buf_get(b, g->admins[g->n_admins], 32));
+    struct kq_keyparams *k = &g->keys;
+    KQ_GUARD(kq_buf_get_u64(b, &k->deletion_wait_ms));
+    KQ_GUARD(kq_buf_get_u64(b, &k->min_version_grace_ms));
+    KQ_GUARD(kq_buf_get_u64(b, &k->refresh_period_ms));
+    KQ_GUARD(kq_buf_get_u32(b, &k->activation_delay_blocks));
+    KQ_GUARD(kq_buf_get_u32(b, &k->epoch_grace_blocks));
+    KQ_GUARD(kq_buf_get_u32(b, &k->dkg_deal_blocks));
+    KQ_GUARD(kq_buf_get_u32(b, &k->dkg_complaint_blocks));
+    KQ_GUARD(kq_buf_get_u32(b, &k->dkg_justify_blocks));
     return kq_buf_expect_end(b);
 }
 

@@ -10,15 +10,16 @@
 #include "base/assert.h"
 #include "base/limits.h"
 #include "ledger/hash.h"
+#include "ledger/keyreg.h"
 #include "ledger/tx_member.h"
 
-#define KQ_GENESIS_VERSION 1
+#define KQ_GENESIS_VERSION 2
 /* version | name_len u8 | name | time_ms u64 | n_nodes u16 | (len u16 | node record)* |
- * n_admins u16 | admin_pk* */
+ * n_admins u16 | admin_pk* | key parameters (u64 x3, u32 x5) */
 #define KQ_GENESIS_MAX_BYTES                                                                       \
     (1 + 1 + KQ_LEDGER_CHAIN_NAME_MAX_BYTES + 8 + 2 +                                              \
      KQ_LEDGER_GENESIS_MAX_NODES * (2 + KQ_MEMBER_NODE_MAX_BYTES) + 2 +                            \
-     KQ_LEDGER_GENESIS_MAX_ADMINS * 32)
+     KQ_LEDGER_GENESIS_MAX_ADMINS * 32 + 3 * 8 + 5 * 4)
 
 struct kq_genesis {
     char chain_name[KQ_LEDGER_CHAIN_NAME_MAX_BYTES + 1]; /* NUL-terminated, [A-Za-z0-9._-] */
@@ -27,7 +28,11 @@ struct kq_genesis {
     struct kq_member_node nodes[KQ_LEDGER_GENESIS_MAX_NODES];
     size_t n_admins; /* 1..KQ_LEDGER_GENESIS_MAX_ADMINS */
     uint8_t admins[KQ_LEDGER_GENESIS_MAX_ADMINS][32];
+    /* The key registry's lifecycle parameters (keyreg.h); all zero means kq_keyparams_default. */
+    struct kq_keyparams keys;
 };
+/* The key parameters g puts in effect: g->keys, or the defaults when it is all zero. */
+void kq_genesis_keyparams(const struct kq_genesis *g, struct kq_keyparams *p);
 
 /* Canonical-form rules: name, nodes valid (kq_member_node_check) with strictly increasing ids and
  * distinct identity keys, at least one validator, admin keys valid Ed25519 points in strictly

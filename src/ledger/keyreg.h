@@ -27,8 +27,10 @@
 #define KQ_KEYREG_VERSION 1
 
 /* Limits of the registry. */
-#define KQ_KEY_NAME_MAX_BYTES      64                 /* [A-Za-z0-9._-], 1..64 */
-#define KQ_KEYREG_MAX_KEYS         1024               /* keys recorded, deleted ones included */
+#define KQ_KEY_NAME_MAX_BYTES 64 /* [A-Za-z0-9._-], 1..64 */
+/* Keys recorded, deleted ones included: the "keys" index is one state value (at most
+ * KQ_LEDGER_MAX_VALUE_BYTES); paging it is future work. */
+#define KQ_KEYREG_MAX_KEYS         800
 #define KQ_KEYREG_MAX_SESSIONS     256                /* DKG sessions running at once */
 #define KQ_KEYREG_MAX_SESSION_MSGS (4 * KQ_DKG_MAX_N) /* deal + complaint + justification each */
 #define KQ_KEYREG_MAX_ATTEMPTS     3  /* a failed DKG is retried (new session) this many times */
@@ -91,6 +93,7 @@ struct kq_epoch_rec {
     uint64_t start_height;
     uint64_t start_ms;
     bool advance_pending; /* set by a rule; the end of the block advances */
+    bool backlog;         /* some live version still has to move into this epoch */
 };
 
 /* "key/<name>". */
@@ -111,6 +114,7 @@ struct kq_key_rec {
     uint64_t active_since_ms;    /* BFT time the active version activated */
     uint64_t ops;                /* server-side ops counted against the active version */
     uint64_t delete_at_ms;       /* PENDING_DELETION: when it takes effect */
+    uint64_t retry_at_ms;        /* a due rotation that could not start retries then */
     char creator[KQ_LEDGER_CLIENT_ID_MAX_BYTES + 1]; /* client id, "" for an admin key */
 };
 
@@ -249,6 +253,23 @@ KQ_MUST_USE enum kq_err kq_epoch_rec_encode(const struct kq_epoch_rec *e, uint8_
                                             size_t *out_len);
 KQ_MUST_USE enum kq_err kq_keeper_rec_encode(const struct kq_keeper_rec *k, uint8_t *out,
                                              size_t cap, size_t *out_len);
+/* The other records' codecs (strict, zeroed output on failure). */
+KQ_MUST_USE enum kq_err kq_keyparams_decode(struct kq_keyparams *p, const uint8_t *in, size_t len);
+KQ_MUST_USE enum kq_err kq_epoch_rec_decode(struct kq_epoch_rec *e, const uint8_t *in, size_t len);
+KQ_MUST_USE enum kq_err kq_keeper_rec_decode(struct kq_keeper_rec *k, const uint8_t *in,
+                                             size_t len);
+KQ_MUST_USE enum kq_err kq_session_msg_encode(uint64_t height, uint32_t sender, const uint8_t *msg,
+                                              size_t len, uint8_t *out, size_t cap,
+                                              size_t *out_len);
+KQ_MUST_USE enum kq_err kq_session_msg_decode(struct kq_session_msg *m, const uint8_t *in,
+                                              size_t len);
+KQ_MUST_USE enum kq_err kq_session_list_encode(const struct kq_session_list *l, uint8_t *out,
+                                               size_t cap, size_t *out_len);
+KQ_MUST_USE enum kq_err kq_session_list_decode(struct kq_session_list *l, const uint8_t *in,
+                                               size_t len);
+KQ_MUST_USE enum kq_err kq_key_index_encode(const struct kq_key_index *ix, uint8_t *out, size_t cap,
+                                            size_t *out_len);
+KQ_MUST_USE enum kq_err kq_key_index_decode(struct kq_key_index *ix, const uint8_t *in, size_t len);
 /* Writes a record into *cur under its key (for the state machine and hand-built test states);
  * same contract as kq_state_put. */
 KQ_MUST_USE enum kq_err kq_keyreg_put_key(struct kq_smt **cur, const struct kq_key_rec *k);
@@ -261,6 +282,14 @@ KQ_MUST_USE enum kq_err kq_keyreg_put_keeper(struct kq_smt **cur, const struct k
 KQ_MUST_USE enum kq_err kq_keyreg_put_epoch_key(struct kq_smt **cur, uint32_t node_id,
                                                 uint64_t epoch,
                                                 const uint8_t pk[KQ_DKG_X25519BYTES]);
+KQ_MUST_USE enum kq_err kq_keyreg_put_session(struct kq_smt **cur, const struct kq_session_rec *s);
+KQ_MUST_USE enum kq_err kq_keyreg_put_session_msg(struct kq_smt **cur, const kq_hash *id,
+                                                  uint32_t i, uint64_t height, uint32_t sender,
+                                                  const uint8_t *msg, size_t len);
+KQ_MUST_USE enum kq_err kq_keyreg_put_sessions(struct kq_smt **cur,
+                                               const struct kq_session_list *l);
+KQ_MUST_USE enum kq_err kq_keyreg_put_index(struct kq_smt **cur, const struct kq_key_index *ix);
+KQ_MUST_USE enum kq_err kq_keyreg_put_params(struct kq_smt **cur, const struct kq_keyparams *p);
 KQ_MUST_USE enum kq_err kq_key_rec_decode(struct kq_key_rec *k, const uint8_t *in, size_t len);
 KQ_MUST_USE enum kq_err kq_keyver_rec_decode(struct kq_keyver_rec *v, const uint8_t *in,
                                              size_t len);
@@ -338,8 +367,9 @@ KQ_MUST_USE enum kq_err kq_evidence_tx_decode(struct kq_evidence_tx *b, const ui
                                               size_t len);
 
 /* ---- The state machine's side (state.c calls these) --------------------------------------- */
-/* Genesis: "keyparams" and "epoch" (number 1). */
-KQ_MUST_USE enum kq_err kq_keyreg_genesis(struct kq_smt **cur, const struct kq_keyparams *p);
+/* Genesis: "keyparams" and "epoch" (number 1, starting at the genesis time). */
+KQ_MUST_USE enum kq_err kq_keyreg_genesis(struct kq_smt **cur, const struct kq_keyparams *p,
+                                          uint64_t genesis_ms);
 /* Validates and applies one tx of the three families; same contract as kq_member_apply. height
  * and bft_time_ms are the block's; chain_id binds session ids. */
 KQ_MUST_USE enum kq_err kq_keyreg_apply(const struct kq_smt *st, const struct kq_tx *tx,
@@ -352,6 +382,10 @@ KQ_MUST_USE enum kq_err kq_keyreg_apply(const struct kq_smt *st, const struct kq
  * sessions it needs. Replaces *cur; only NOMEM/LIMIT fail. */
 KQ_MUST_USE enum kq_err kq_keyreg_end_block(struct kq_smt **cur, const kq_hash *chain_id,
                                             uint64_t height, uint64_t bft_time_ms);
+/* After an applied membership tx (pre: the state before it, *next: after): a keeper node removed,
+ * or no longer a keeper, advances the epoch so its shares are reshared away. */
+KQ_MUST_USE enum kq_err kq_keyreg_member_changed(const struct kq_smt *pre, const struct kq_tx *tx,
+                                                 struct kq_smt **next);
 /* True while the registry needs blocks to progress (a session runs, a version is pending): the
  * replica then does not idle between blocks. */
 bool kq_keyreg_busy(const struct kq_smt *st);

@@ -2343,7 +2343,9 @@ static enum kq_err on_timer(struct rp_state *st, uint32_t timer, struct kq_actio
     case KQ_REPLICA_TIMER_COMMIT:
         if (st->timer_h[timer] != st->height || st->step != STEP_NEW_HEIGHT)
             return KQ_OK;
-        if (st->cfg.empty_block_ms > 0 && st->pool_n == 0 && !st->heard_height) {
+        if (st->cfg.empty_block_ms > 0 && st->pool_n == 0 && !st->heard_height &&
+            !(st->cfg.app->busy != NULL && st->app_state != NULL &&
+              st->cfg.app->busy(st->cfg.app->ctx, st->app_state))) {
             st->idle = true; /* nothing to order: wait for a tx, a peer or the interval */
             return arm(st, out, KQ_REPLICA_TIMER_IDLE, st->cfg.empty_block_ms);
         }

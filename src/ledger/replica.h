@@ -60,6 +60,10 @@ struct kq_ledger_app {
     void (*root)(void *ctx, const void *state, kq_hash *root);
     /* Another reference to state (released by release). */
     void *(*retain)(void *ctx, const void *state);
+    /* Optional (NULL: never). True while the committed state needs blocks to progress (the key
+     * registry's DKG deadlines are heights): the replica then starts the next height at once
+     * instead of idling for empty_block_ms. */
+    bool (*busy)(void *ctx, const void *state);
 };
 
 /* Configuration (copied by init, except app and the crypto contexts, which must outlive the

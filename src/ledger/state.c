@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "base/buf.h"
+#include "ledger/keyreg.h"
 #include "ledger/tx_client.h"
 #include "ledger/tx_member.h"
 
@@ -107,7 +108,9 @@ static enum kq_err genesis_records(struct kq_smt **cur, const struct kq_genesis 
         kq_smt_unref(*cur);
         *cur = next;
     }
-    return KQ_OK;
+    struct kq_keyparams p;
+    kq_genesis_keyparams(g, &p);
+    return kq_keyreg_genesis(cur, &p, g->time_ms);
 }
 
 enum kq_err kq_state_genesis(const struct kq_genesis *g, struct kq_smt **out)
@@ -131,7 +134,7 @@ enum kq_err kq_state_genesis(const struct kq_genesis *g, struct kq_smt **out)
 struct block_ctx {
     kq_hash chain_id;
     uint64_t height;
-    uint64_t bft_time_ms; /* the only clock a rule may read (none of families 1-2 needs one) */
+    uint64_t bft_time_ms; /* the only clock a rule may read */
 };
 
 /* Checks that need no family: the envelope, chain, expiry window and dedup. */
@@ -154,8 +157,10 @@ static enum kq_tx_status envelope_status(const struct kq_smt *st, const struct b
     hex_key(TXID_PREFIX, id->b, key);
     if (kq_smt_get(st, (const uint8_t *)key, strlen(key), &v, &vlen) == KQ_OK)
         return KQ_TX_DUPLICATE;
-    if (tx->family != KQ_TX_FAMILY_MEMBER && tx->family != KQ_TX_FAMILY_CLIENT)
-        return KQ_TX_UNKNOWN_TYPE; /* no system family is defined yet */
+    if (tx->family != KQ_TX_FAMILY_MEMBER && tx->family != KQ_TX_FAMILY_CLIENT &&
+        tx->family != KQ_TX_FAMILY_KEY && tx->family != KQ_TX_FAMILY_KEEPER &&
+        tx->family != KQ_TX_FAMILY_EVIDENCE)
+        return KQ_TX_UNKNOWN_TYPE;
     return KQ_TX_OK;
 }
 
@@ -203,10 +208,16 @@ static enum kq_err apply_one(const struct kq_smt *st, const struct block_ctx *ct
         KQ_GUARD(err);
         res->sig_verified = true;
     }
-    if (tx.family == KQ_TX_FAMILY_MEMBER)
+    if (tx.family == KQ_TX_FAMILY_MEMBER) {
         KQ_GUARD(kq_member_apply(st, &tx, next, &res->status));
-    else
+        if (res->status == KQ_TX_OK)
+            KQ_GUARD(kq_keyreg_member_changed(st, &tx, next));
+    } else if (tx.family == KQ_TX_FAMILY_CLIENT) {
         KQ_GUARD(kq_client_apply(st, &tx, next, &res->status));
+    } else {
+        KQ_GUARD(kq_keyreg_apply(st, &tx, &ctx->chain_id, ctx->height, ctx->bft_time_ms, next,
+                                 &res->status));
+    }
     if (res->status != KQ_TX_OK)
         return KQ_OK;
     KQ_ASSERT(*next != NULL);
@@ -251,6 +262,21 @@ enum kq_err kq_state_apply_block(const struct kq_smt *pre, uint64_t height, uint
             kq_smt_unref(cur);
             cur = next;
         }
+    }
+    /* The registry's end-of-block rules; if they cannot complete (a state limit), every replica
+     * alike keeps the block's state without them, and the rules run again next block. */
+    struct kq_smt *ended = kq_smt_ref(cur);
+    enum kq_err err = kq_keyreg_end_block(&ended, &ctx.chain_id, height, bft_time_ms);
+    if (err == KQ_ERR_NOMEM) {
+        kq_smt_unref(ended);
+        kq_smt_unref(cur);
+        return err;
+    }
+    if (err == KQ_OK) {
+        kq_smt_unref(cur);
+        cur = ended;
+    } else {
+        kq_smt_unref(ended);
     }
     *post = cur;
     return KQ_OK;

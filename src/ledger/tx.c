@@ -54,6 +54,10 @@ const char *kq_tx_status_name(enum kq_tx_status s)
         return "valset_full";
     case KQ_TX_STATE_FULL:
         return "state_full";
+    case KQ_TX_NO_KEEPERS:
+        return "no_keepers";
+    case KQ_TX_CONFLICT:
+        return "conflict";
     }
     return "unknown";
 }

@@ -49,6 +49,8 @@ enum kq_tx_status {
     KQ_TX_EMPTY_VALSET = 13,  /* the validator set would become empty */
     KQ_TX_VALSET_FULL = 14,   /* the validator set would exceed KQ_LEDGER_STATE_MAX_VALIDATORS */
     KQ_TX_STATE_FULL = 15,    /* the state tree's key or byte limit would be exceeded */
+    KQ_TX_NO_KEEPERS = 16,    /* fewer eligible keepers than the committee needs */
+    KQ_TX_CONFLICT = 17,      /* the record's state does not allow the op (e.g. a deleted key) */
 };
 /* Stable identifier such as "bad_signature" for JSON and logs. Never NULL. */
 const char *kq_tx_status_name(enum kq_tx_status s);

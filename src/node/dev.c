@@ -211,6 +211,7 @@ static int make_genesis(struct dev *d, const char *path)
     char admin[PATH_MAX + 16];
     snprintf(admin, sizeof admin, "%s/admin.crt", d->dir);
     g->n_admins = 1;
+    kq_keyparams_dev(&g->keys); /* short waits: a dev cluster shows the lifecycle in seconds */
     size_t len = 0;
     if (rc == 0 &&
         (kq_pki_read_public(admin, g->admins[0]) != KQ_OK || kq_genesis_check(g) != KQ_OK ||

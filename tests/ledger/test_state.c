@@ -258,9 +258,11 @@ static void test_envelope_statuses(void **state)
     assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 2, 1, body, len, UINT64_MAX)),
                      KQ_TX_EXPIRY_TOO_FAR);
     /* unknown family (client range and system range) and unknown op */
-    assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 3, 1, body, len, H)), KQ_TX_UNKNOWN_TYPE);
-    assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 0x100, 1, body, len, H)),
+    assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 4, 1, body, len, H)), KQ_TX_UNKNOWN_TYPE);
+    assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 0x1ff, 1, body, len, H)),
                      KQ_TX_UNKNOWN_TYPE);
+    /* a known family with a body of another family's shape */
+    assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 3, 1, body, len, H)), KQ_TX_MALFORMED);
     assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 2, 3, body, len, H)), KQ_TX_UNKNOWN_TYPE);
     assert_int_equal(apply1(f, tx_full(f, f->admin_sk, 1, 0, body, len, H)), KQ_TX_UNKNOWN_TYPE);
     /* malformed body, malformed envelope, unknown envelope and body versions */
