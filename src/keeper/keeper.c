@@ -546,7 +546,8 @@ static enum kq_err erase_unserved(struct keeper *k, struct kq_actions *out)
             KQ_GUARD(kq_actions_erase(out, key));
             ks_epoch_drop_k(k, e);
         }
-        if (e->used && e->has_x && !epoch_in_use(k, e->epoch, true)) {
+        /* x_E stays while a share of E is held: dealing from E (refresh, reshare) needs both */
+        if (e->used && e->has_x && !shares && !epoch_in_use(k, e->epoch, true)) {
             ks_key_xsk(key, e->epoch);
             KQ_GUARD(kq_actions_erase(out, key));
             ks_epoch_drop_x(k, e);
