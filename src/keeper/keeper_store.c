@@ -232,11 +232,15 @@ static enum kq_err restore_epoch(struct keeper *k, const char *rec_key, bool is_
     struct ks_epoch *e = ks_epoch_slot(k, epoch);
     KQ_ENSURE(e != NULL, KQ_ERR_LIMIT);
     struct ks_epoch_secret *s = &k->sec->epochs[ks_epoch_at(k, e)];
-    enum kq_err err = ks_unwrap(k->sec->kek, rec_key, v, len, is_x ? s->x_sk : s->k_e);
+    uint8_t *dst = is_x ? s->x_sk : s->k_e;
+    /* into scratch first: a damaged record must not clobber a secret restored before */
+    enum kq_err err = ks_unwrap(k->sec->kek, rec_key, v, len, k->sec->share);
     if (err != KQ_OK) {
         epoch_free_if_empty(e);
         return err;
     }
+    memcpy(dst, k->sec->share, 32);
+    kq_wipe(k->sec->share, sizeof k->sec->share);
     if (is_x) {
         KQ_ENSURE(crypto_scalarmult_base(e->x_pk, s->x_sk) == 0, KQ_ERR_CRYPTO);
         e->has_x = true;
