@@ -308,4 +308,15 @@ _Static_assert(KQ_SIM_MAX_RECORDS < 0xffffffffu / 2, "record slots are u32 index
 #define KQ_LEDGER_REGOSSIP_MAX       64
 #define KQ_LEDGER_REGOSSIP_MAX_BYTES (1024u * 1024)
 
+/* --- Keeper core (src/keeper/) --- */
+/* Sealed shares one keeper holds at once: every key (KQ_KEYREG_MAX_KEYS) with a live version in the
+ * current epoch and the previous one in its grace, plus rotations in progress. */
+#define KQ_KEEPER_MAX_SHARES 4096
+/* Epochs whose secrets (X25519 dealing key, sealing key K_E) a keeper holds at once: the previous
+ * one in its grace, the current, the next, and a few kept while sessions of them still run. */
+#define KQ_KEEPER_MAX_EPOCHS 8
+/* FROST round-one nonce sets held in memory at once (each waits for its round two or expires). */
+#define KQ_KEEPER_MAX_FROST_NONCES 1024
+_Static_assert(KQ_KEEPER_MAX_EPOCHS >= 4, "previous, current, next and one more");
+
 #endif

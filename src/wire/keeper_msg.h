@@ -124,7 +124,8 @@ KQ_MUST_USE enum kq_err kq_frost_resp_encode(const struct kq_frost_resp *r, uint
                                              size_t cap, size_t *out_len);
 KQ_MUST_USE enum kq_err kq_frost_resp_decode(struct kq_frost_resp *r, const uint8_t *in,
                                              size_t len);
-/* SHA-512(KQ_FROST_RESP_TAG || "digest", msg, the list's identifiers and commitments). */
+/* The kq_ts transcript (tag KQ_FROST_RESP_TAG "/digest") of msg, u32 n, then each commitment's
+ * identifier (u32), hiding and binding point: what a signed round-two share answers. */
 void kq_frost_sign_digest(uint8_t out[64], const uint8_t *msg, size_t msg_len,
                           const struct kq_frost_commitment *list, size_t n);
 
