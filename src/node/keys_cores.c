@@ -5,10 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "base/assert.h"
 #include "base/log.h"
+#include "base/mem.h"
+#include "base/roles.h"
+#include "keeper/keeper.h"
 #include "node/keys_api.h"
 #include "node/ledger_node.h"
+#include "wire/keeper_msg.h"
+
+#define KEK_TAG "keyquorum/v1/keeper-kek"
+
+static void node_random(void *ctx, uint8_t *out, size_t len)
+{
+    (void)ctx;
+    randombytes_buf(out, len);
+}
 
 static void submit_done(void *ctx, enum kq_err status, const uint8_t *p, size_t len)
 {
@@ -56,22 +70,50 @@ void kq_keys_cores_health(const struct kq_keys_cores *c, json_t *into)
     json_object_set_new(into, "orchestrator", json_boolean(c->orch != NULL));
 }
 
+/* The keeper's key-encryption key: a keyed BLAKE2b of its identity seed. It wraps the per-epoch
+ * secrets in the store, so a copy of the database alone opens nothing; forward security comes
+ * from erasing each epoch's sealing key (docs/crypto.md). */
+static enum kq_err start_keeper(struct kq_keys_cores *c, struct kq_store *store,
+                                const struct kq_node_config *cfg)
+{
+    struct kq_keeper_config *kc = kq_secure_alloc(sizeof *kc);
+    KQ_ENSURE(kc != NULL, KQ_ERR_NOMEM);
+    memset(kc, 0, sizeof *kc);
+    c->keeper_cfg = kc;
+    const uint8_t *sk = kq_ledger_node_identity_sk(c->ln);
+    kc->node_id = cfg->node_id;
+    memcpy(kc->identity_sk, sk, sizeof kc->identity_sk);
+    KQ_ENSURE(crypto_generichash(kc->kek, sizeof kc->kek, (const uint8_t *)KEK_TAG,
+                                 sizeof KEK_TAG - 1, sk, 32) == 0,
+              KQ_ERR_CRYPTO);
+    kc->random = node_random;
+    kc->frost_nonce_ttl_ms = cfg->keeper_frost_nonce_ttl_ms;
+    kc->byzantine_partials = cfg->keeper_byzantine_partials;
+    if (kc->byzantine_partials)
+        KQ_LOG(KQ_LOG_WARN, "keeper_byzantine",
+               KQ_LS("detail", "fault injection: this keeper "
+                               "signs wrong partials (tests only)"));
+    c->keeper = kq_runtime_add_core(c->rt, &kq_keeper_core, kc, store, KQ_FRAME_KEEPER_FIRST,
+                                    KQ_FRAME_KEEPER_LAST, on_core_status, c);
+    KQ_ENSURE(c->keeper != NULL, KQ_ERR_NOMEM);
+    return KQ_OK;
+}
+
 enum kq_err kq_keys_cores_start(struct kq_keys_cores *c, struct kq_runtime *rt,
                                 struct kq_store *store, const struct kq_node_config *cfg,
                                 struct kq_ledger_node *ln)
 {
-    (void)store;
-    (void)cfg;
     memset(c, 0, sizeof *c);
     c->rt = rt;
     c->ln = ln;
-    (void)on_core_status;
+    if (cfg->roles & KQ_ROLE_KEEPER)
+        KQ_GUARD(start_keeper(c, store, cfg));
     return KQ_OK;
 }
 
 void kq_keys_cores_free(struct kq_keys_cores *c)
 {
-    free(c->keeper_cfg);
+    kq_secure_free(c->keeper_cfg);
     free(c->orch_cfg);
     c->keeper_cfg = c->orch_cfg = NULL;
 }

@@ -22,10 +22,13 @@
 #include "net/http.h"
 #include "node/keys_api.h"
 
+struct op_req;
+
+/* A POST /v1/keys waiting for its key's version 1: owns its op_req (freed when answered). */
 struct key_waiter {
     bool used;
     struct kq_keys_node *kn;
-    struct kq_http_req *req;
+    struct op_req *o;
     char name[KQ_KEY_NAME_MAX_BYTES + 1];
     struct kq_runtime_timer *timer;
 };
@@ -269,19 +272,27 @@ static void h_show(struct kq_http_req *req, void *ctx)
 
 /* ---- key ops ---- */
 
+/* A key op in flight: first its transaction (request_id), then for a create that waits, its
+ * waiter (w). One deferred reply; whoever answers or cancels frees it. */
 struct op_req {
     struct kq_keys_node *kn;
     struct kq_http_req *req;
     uint64_t request_id;
     uint16_t op;
     bool wait_active;
+    struct key_waiter *w;
     struct kq_key_tx body;
 };
+
+static void waiter_release(struct key_waiter *w);
 
 static void op_cancel(void *ctx)
 {
     struct op_req *o = ctx;
-    kq_ledger_node_cancel(o->kn->ln, o->request_id);
+    if (o->w != NULL)
+        waiter_release(o->w);
+    else
+        kq_ledger_node_cancel(o->kn->ln, o->request_id);
     free(o);
 }
 
@@ -312,9 +323,10 @@ static const char *refusal(uint16_t op, enum kq_err why)
     }
 }
 
-static void add_waiter(struct kq_keys_node *kn, struct kq_http_req *req, const char *name);
+static bool add_waiter(struct kq_keys_node *kn, struct op_req *o);
 
-static void op_done(struct op_req *o)
+/* Answers the op (true), or hands it to a waiter (false: not freed). */
+static bool op_done(struct op_req *o)
 {
     struct kq_keys_node *kn = o->kn;
     struct kq_http_req *req = o->req;
@@ -325,41 +337,39 @@ static void op_done(struct op_req *o)
     bool have = o->op != KQ_KEY_OP_REFRESH && kq_keyreg_key(st, o->body.name, &k) == KQ_OK;
     switch (o->op) {
     case KQ_KEY_OP_CREATE:
-        if (o->wait_active) {
-            add_waiter(kn, req, o->body.name);
-            return;
-        }
+        if (o->wait_active)
+            return add_waiter(kn, o);
         kq_http_reply_json(
             req, 202,
             json_pack("{s:o}", "key", have ? kq_keys_key_json(st, &k, height) : json_null()));
-        return;
+        return true;
     case KQ_KEY_OP_ROTATE:
         kq_http_reply_json(req, 202,
                            json_pack("{s:s,s:I}", "name", o->body.name, "version",
                                      (json_int_t)(have ? k.generating_version : 0)));
-        return;
+        return true;
     case KQ_KEY_OP_DELETE:
         kq_http_reply_json(req, 202,
                            json_pack("{s:s,s:s,s:I}", "name", o->body.name, "state",
                                      "pending_deletion", "delete_at_ms",
                                      (json_int_t)(have ? k.delete_at_ms : 0)));
-        return;
+        return true;
     case KQ_KEY_OP_CANCEL_DELETE:
         kq_http_reply_json(req, 200,
                            json_pack("{s:s,s:s}", "name", o->body.name, "state", "enabled"));
-        return;
+        return true;
     case KQ_KEY_OP_SET_MIN_VERSION:
         kq_http_reply_json(req, 202,
                            json_pack("{s:s,s:I,s:I}", "name", o->body.name, "version",
                                      (json_int_t)o->body.version, "at_ms",
                                      (json_int_t)(have ? k.pending_min_at_ms : 0)));
-        return;
+        return true;
     default: /* RESHARE, REFRESH: the epoch advances at the end of the block */
         kq_http_reply_json(
             req, 202,
             json_pack("{s:I}", "epoch",
                       (json_int_t)(kq_keyreg_epoch(st, &e) == KQ_OK ? e.number : 0)));
-        return;
+        return true;
     }
 }
 
@@ -378,7 +388,8 @@ static void op_reply(void *ctx, enum kq_err status, const uint8_t *p, size_t len
             result = result << 8 | p[KQ_HASH_BYTES + 8 + i];
         enum kq_err applied = (enum kq_err)result;
         if (applied == KQ_OK) {
-            op_done(o);
+            if (!op_done(o))
+                return; /* a waiter owns o now */
         } else {
             const char *msg = refusal(o->op, applied);
             kq_http_reply_err(req, applied, msg);
@@ -640,7 +651,15 @@ static void h_refresh(struct kq_http_req *req, void *ctx)
 static void waiter_release(struct key_waiter *w)
 {
     w->used = false;
-    w->req = NULL;
+    w->o = NULL;
+}
+
+/* Answered: the waiter and its op are done. */
+static void waiter_finish(struct key_waiter *w)
+{
+    struct op_req *o = w->o;
+    waiter_release(w);
+    free(o);
 }
 
 static void waiter_timeout(void *ctx)
@@ -648,16 +667,11 @@ static void waiter_timeout(void *ctx)
     struct key_waiter *w = ctx;
     if (!w->used)
         return;
-    kq_http_reply_error(w->req, 504, "timeout",
+    kq_http_reply_error(w->o->req, 504, "timeout",
                         "key %s is registered; its version 1 is still being generated (GET "
                         "/v1/keys/%s shows when it is active)",
                         w->name, w->name);
-    waiter_release(w);
-}
-
-static void waiter_cancel(void *ctx)
-{
-    waiter_release(ctx);
+    waiter_finish(w);
 }
 
 /* Answers the waiter if its key's version 1 is active (201) or failed (500). */
@@ -668,41 +682,41 @@ static bool waiter_check(struct key_waiter *w, const struct kq_smt *st, uint64_t
     if (kq_keyreg_key(st, w->name, &k) != KQ_OK || kq_keyreg_version(st, w->name, 1, &v) != KQ_OK)
         return false;
     if (v.state == KQ_KEYVER_FAILED) {
-        kq_http_reply_error(w->req, 500, "dkg_failed",
+        kq_http_reply_error(w->o->req, 500, "dkg_failed",
                             "the distributed key generation of %s failed %d times (see the node "
                             "logs of its keepers)",
                             w->name, KQ_KEYREG_MAX_ATTEMPTS);
     } else if (k.active_version >= 1) {
-        kq_http_reply_json(w->req, 201,
+        kq_http_reply_json(w->o->req, 201,
                            json_pack("{s:o}", "key", kq_keys_key_json(st, &k, height)));
     } else {
         return false;
     }
-    waiter_release(w);
+    waiter_finish(w);
     return true;
 }
 
-static void add_waiter(struct kq_keys_node *kn, struct kq_http_req *req, const char *name)
+/* Hands o to a free waiter (false) or answers 202 at once (true: o is the caller's to free). */
+static bool add_waiter(struct kq_keys_node *kn, struct op_req *o)
 {
     struct key_waiter *w = NULL;
     for (size_t i = 0; i < KQ_KEYS_NODE_MAX_WAITERS && w == NULL; i++)
         if (!kn->waiters[i].used)
             w = &kn->waiters[i];
     if (w == NULL) {
-        kq_http_reply_error(req, 202, "accepted",
-                            "key %s is registered and generating; too many requests wait already",
-                            name);
-        return;
+        kq_http_reply_json(o->req, 202,
+                           json_pack("{s:s,s:s}", "name", o->body.name, "state", "generating"));
+        return true;
     }
     w->used = true;
     w->kn = kn;
-    w->req = req;
-    snprintf(w->name, sizeof w->name, "%s", name);
+    w->o = o;
+    o->w = w;
+    snprintf(w->name, sizeof w->name, "%s", o->body.name);
     uint64_t height = 0;
-    if (waiter_check(w, kq_ledger_node_state(kn->ln, &height), height))
-        return;
-    kq_http_defer(req, waiter_cancel, w);
-    kq_runtime_timer_arm(w->timer, KQ_KEYS_NODE_CREATE_WAIT_MS);
+    if (!waiter_check(w, kq_ledger_node_state(kn->ln, &height), height))
+        kq_runtime_timer_arm(w->timer, KQ_KEYS_NODE_CREATE_WAIT_MS);
+    return false;
 }
 
 /* ---- the ledger feed ---- */

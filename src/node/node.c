@@ -22,6 +22,7 @@
 #include "net/runtime.h"
 #include "net/tls.h"
 #include "node/config.h"
+#include "node/keys_node.h"
 #include "node/ledger_node.h"
 #include "store/store.h"
 #include "wire/frame.h"
@@ -32,6 +33,7 @@ struct node {
     struct kq_runtime *rt;
     struct kq_core_host *hb;
     struct kq_ledger_node *ledger; /* NULL when the config names no genesis */
+    struct kq_keys_node *keys;     /* keys API and cores; NULL without a ledger */
     struct kq_heartbeat_config hb_cfg;
     uint64_t started_ms;
     char pid_path[PATH_MAX + 16];
@@ -155,6 +157,8 @@ static void h_health(struct kq_http_req *req, void *ctx)
         (json_int_t)((kq_runtime_now_ms() - n->started_ms) / 1000));
     if (n->ledger != NULL)
         json_object_set_new(body, "ledger", kq_ledger_node_health(n->ledger));
+    if (n->keys != NULL)
+        json_object_set_new(body, "keys", kq_keys_node_health(n->keys));
     kq_http_reply_json(req, 200, body);
 }
 
@@ -296,6 +300,8 @@ static enum kq_err start_runtime(struct node *n)
                                 KQ_FRAME_HEARTBEAT, on_hb_status, n);
     if (cfg->ledger_genesis[0] != '\0')
         KQ_GUARD(kq_ledger_node_start(n->rt, n->store, cfg, &n->ledger));
+    if (n->ledger != NULL)
+        KQ_GUARD(kq_keys_node_start(n->rt, n->store, cfg, n->ledger, &n->keys));
     return add_routes(n);
 }
 
@@ -326,8 +332,10 @@ int kq_node_main(const char *config_path)
     }
     kq_log_setup(stderr, n.cfg->log_level, n.cfg->node_id);
     int rc = run_node(&n);
+    kq_keys_node_stop(n.keys);
     kq_ledger_node_stop(n.ledger);
     kq_runtime_free(n.rt);
+    kq_keys_node_free(n.keys);
     kq_ledger_node_free(n.ledger);
     kq_store_close(n.store);
     if (n.pid_path[0] != '\0')
