@@ -192,6 +192,8 @@ static const char *status_name(enum kq_status_kind s)
         return "COMMITTED";
     case KQ_STATUS_SUBMIT_TX:
         return "SUBMIT_TX";
+    case KQ_STATUS_KEEPER_FAULTY:
+        return "KEEPER_FAULTY";
     }
     return "?";
 }

@@ -85,6 +85,7 @@ enum kq_status_kind {
                                  payload = family u16 | op u16 | body (big-endian). Fire and
                                  forget: the core watches the ledger for its effect and
                                  resubmits if it needs to. */
+    KQ_STATUS_KEEPER_FAULTY, /* orchestrator: keeper `value` answered with a false proof or share */
 };
 
 struct kq_action {

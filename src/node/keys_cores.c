@@ -13,6 +13,7 @@
 #include "base/roles.h"
 #include "keeper/keeper.h"
 #include "node/keys_api.h"
+#include "orch/orch.h"
 #include "node/ledger_node.h"
 #include "wire/keeper_msg.h"
 
@@ -37,6 +38,10 @@ static void submit_done(void *ctx, enum kq_err status, const uint8_t *p, size_t 
 static void on_core_status(void *ctx, struct kq_core_host *host, const struct kq_action *a)
 {
     struct kq_keys_cores *c = ctx;
+    if (a->status == KQ_STATUS_KEEPER_FAULTY) {
+        KQ_LOG(KQ_LOG_WARN, "keeper_faulty", KQ_LU("keeper", a->value));
+        return;
+    }
     if (a->status != KQ_STATUS_SUBMIT_TX)
         return;
     const uint8_t *p = kq_core_host_payload(host, a);
@@ -99,6 +104,22 @@ static enum kq_err start_keeper(struct kq_keys_cores *c, struct kq_store *store,
     return KQ_OK;
 }
 
+static enum kq_err start_orch(struct kq_keys_cores *c, struct kq_store *store,
+                              const struct kq_node_config *cfg)
+{
+    struct kq_orch_config *oc = calloc(1, sizeof *oc);
+    KQ_ENSURE(oc != NULL, KQ_ERR_NOMEM);
+    c->orch_cfg = oc;
+    oc->node_id = cfg->node_id;
+    oc->random = node_random;
+    oc->keeper_timeout_ms = cfg->orch_keeper_timeout_ms;
+    oc->usage_report_ms = cfg->orch_usage_report_ms;
+    c->orch = kq_runtime_add_core(c->rt, &kq_orch_core, oc, store, KQ_FRAME_ORCH_FIRST,
+                                  KQ_FRAME_ORCH_LAST, on_core_status, c);
+    KQ_ENSURE(c->orch != NULL, KQ_ERR_NOMEM);
+    return KQ_OK;
+}
+
 enum kq_err kq_keys_cores_start(struct kq_keys_cores *c, struct kq_runtime *rt,
                                 struct kq_store *store, const struct kq_node_config *cfg,
                                 struct kq_ledger_node *ln)
@@ -108,6 +129,8 @@ enum kq_err kq_keys_cores_start(struct kq_keys_cores *c, struct kq_runtime *rt,
     c->ln = ln;
     if (cfg->roles & KQ_ROLE_KEEPER)
         KQ_GUARD(start_keeper(c, store, cfg));
+    if (cfg->roles & KQ_ROLE_ORCHESTRATOR)
+        KQ_GUARD(start_orch(c, store, cfg));
     return KQ_OK;
 }
 

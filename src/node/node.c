@@ -224,6 +224,7 @@ static void on_hb_status(void *ctx, struct kq_core_host *host, const struct kq_a
         return;
     case KQ_STATUS_COMMITTED: /* not heartbeat statuses */
     case KQ_STATUS_SUBMIT_TX:
+    case KQ_STATUS_KEEPER_FAULTY:
         return;
     }
 }
