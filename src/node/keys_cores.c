@@ -71,8 +71,17 @@ void kq_keys_cores_ledger(struct kq_keys_cores *c, const struct kq_smt *state, u
 
 void kq_keys_cores_health(const struct kq_keys_cores *c, json_t *into)
 {
-    json_object_set_new(into, "keeper", json_boolean(c->keeper != NULL));
-    json_object_set_new(into, "orchestrator", json_boolean(c->orch != NULL));
+    if (c->keeper != NULL)
+        json_object_set_new(
+            into, "keeper",
+            json_pack("{s:I,s:I}", "shares",
+                      (json_int_t)kq_keeper_share_count(kq_core_host_state(c->keeper)),
+                      "frost_nonces",
+                      (json_int_t)kq_keeper_nonce_count(kq_core_host_state(c->keeper))));
+    if (c->orch != NULL)
+        json_object_set_new(into, "orchestrator",
+                            json_pack("{s:I}", "flows",
+                                      (json_int_t)kq_orch_flow_count(kq_core_host_state(c->orch))));
 }
 
 /* The keeper's key-encryption key: a keyed BLAKE2b of its identity seed. It wraps the per-epoch
