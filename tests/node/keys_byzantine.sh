@@ -40,7 +40,7 @@ for n in 1 2 3 4; do
     f=$("${ADMIN[@]}" "$(addr $n)/v1/keepers" | json '[k["faults"] for k in d["keepers"] if k["id"]!=4]')
     [ "$f" = "[0, 0, 0]" ] || fail "honest keepers blamed on node $n: $f"
 done
-grep -h '"msg":"keeper_faulty"' "$D"/node-*/node.log | grep -q '"keeper":4' || fail "no orchestrator named keeper 4 in its log"
+grep -h '"event":"keeper_faulty"' "$D"/node-*/node.log | grep -q '"keeper":4' || fail "no orchestrator named keeper 4 in its log"
 
 echo "-- the key is reshared away from keeper 4, with the same public key"
 for _ in $(seq 1 400); do
