@@ -317,17 +317,19 @@ static enum kq_err build_machine(struct keeper *k, struct ks_session *s, uint32_
     const struct kq_session_rec *r = &k->srec;
     enum kq_err err = KQ_OK;
     bool reshare = r->mode == KQ_DKG_RESHARE;
-    /* a member of the old committee that lost its share (a wiped store) deals nothing: it only
-     * receives its new share */
-    if (reshare && me_old != 0 && ks_share_find(k, r->name, r->version, r->old_epoch) == NULL)
-        me_old = 0;
-    KQ_CHECK(me != 0 || me_old != 0, KQ_ERR_NOT_FOUND);
+    struct ks_share *old =
+        r->mode == KQ_DKG_FRESH ? NULL : ks_share_find(k, r->name, r->version, r->old_epoch);
+    if (reshare && old == NULL)
+        me_old = 0; /* no old share (a lost store): only receive */
+    if (me == 0 && me_old == 0) {
+        s->finished = true;
+        return KQ_OK;
+    }
     const uint8_t *pk = me != 0 ? r->pks[me - 1] : r->old_pks[me_old - 1];
     struct ks_epoch *e = secret_for(k, pk);
     uint32_t dealer = reshare ? me_old : me;
     KQ_CHECK(e != NULL, KQ_ERR_NOT_FOUND);
     if (r->mode != KQ_DKG_FRESH && dealer != 0) {
-        struct ks_share *old = ks_share_find(k, r->name, r->version, r->old_epoch);
         KQ_CHECK(old != NULL, KQ_ERR_NOT_FOUND);
         KQ_TRY(ks_share_open(k, old));
     }
