@@ -13,7 +13,8 @@
 
 #include "base/mem.h"
 #include "cli/cli.h"
-#include "cli/http_client.h"
+#include "client/http.h"
+#include "client/trust.h"
 #include "ledger/follow.h"
 #include "ledger/tx_client.h"
 #include "ledger/tx_member.h"
@@ -27,49 +28,13 @@ struct lcli {
     const char *genesis_path;
     const char *addr;
     bool as_json;
-    struct kq_genesis *genesis; /* NULL until loaded */
-    kq_hash chain_id;
-    struct kq_valset *vs; /* the genesis set */
-    /* the sets that followed, verified change by change: sets[i] is in force from from[i] on */
-    size_t n_sets;
-    struct kq_valset *sets[KQ_CLI_MAX_VALSET_CHANGES];
-    uint64_t from[KQ_CLI_MAX_VALSET_CHANGES];
+    struct kq_trust trust;
 };
 
 static int fail(const char *what, const char *msg)
 {
     fprintf(stderr, "keyquorum %s: %s\n", what, msg);
     return 1;
-}
-
-static bool load_genesis(struct lcli *l, char *err, size_t errlen)
-{
-    char path[4096];
-    const char *dev = getenv("KQ_DEV_DIR");
-    if (l->genesis_path != NULL)
-        snprintf(path, sizeof path, "%s", l->genesis_path);
-    else if (dev != NULL)
-        snprintf(path, sizeof path, "%s/genesis.bin", dev);
-    else {
-        snprintf(err, errlen,
-                 "no genesis to verify against: pass --genesis FILE or set KQ_DEV_DIR");
-        return false;
-    }
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = malloc(KQ_GENESIS_MAX_BYTES + 1);
-    size_t n = f != NULL && buf != NULL ? fread(buf, 1, KQ_GENESIS_MAX_BYTES + 1, f) : 0;
-    if (f != NULL)
-        fclose(f);
-    l->genesis = calloc(1, sizeof *l->genesis);
-    l->vs = calloc(1, sizeof *l->vs);
-    bool ok = n > 0 && n <= KQ_GENESIS_MAX_BYTES && l->genesis != NULL && l->vs != NULL &&
-              kq_genesis_decode(l->genesis, buf, n) == KQ_OK &&
-              kq_genesis_chain_id(l->genesis, &l->chain_id) == KQ_OK &&
-              kq_ledger_genesis_valset(l->genesis, l->vs) == KQ_OK;
-    free(buf);
-    if (!ok)
-        snprintf(err, errlen, "cannot read a valid genesis from %.400s", path);
-    return ok;
 }
 
 /* Parses the options common to every subcommand; returns the index of the first other argument
@@ -93,107 +58,20 @@ static bool common_opt(struct lcli *l, int argc, char **argv, int *i)
 
 static bool get_json(struct lcli *l, const char *path, json_t **out, char *err, size_t errlen)
 {
-    long status = 0;
-    if (!kq_cli_request(&l->conn, l->addr, "GET", path, NULL, 65000, &status, out, err, errlen))
-        return false;
-    if (status != 200) {
-        snprintf(err, errlen, "HTTP %ld: %s", status, kq_cli_error_message(*out));
-        json_decref(*out);
-        *out = NULL;
-        return false;
-    }
-    return true;
+    return kq_trust_get(&l->conn, l->addr, path, out, err, errlen);
 }
 
 static uint8_t *b64_decode(const char *s, size_t *len)
 {
-    size_t cap = s != NULL ? strlen(s) : 0;
-    uint8_t *out = malloc(cap + 1);
-    if (out == NULL || s == NULL ||
-        sodium_base642bin(out, cap + 1, s, cap, NULL, len, NULL, sodium_base64_VARIANT_ORIGINAL) !=
-            0) {
-        free(out);
-        return NULL;
-    }
-    return out;
+    return kq_trust_b64(s, len);
 }
 
 /* ---- validator sets ---- */
 
-/* The set in force at `height`. */
-static const struct kq_valset *vs_at(const struct lcli *l, uint64_t height)
-{
-    const struct kq_valset *vs = l->vs;
-    for (size_t i = 0; i < l->n_sets && l->from[i] <= height; i++)
-        vs = l->sets[i];
-    return vs;
-}
-
-static bool parse_valset(json_t *vals, struct kq_valset *vs)
-{
-    struct kq_validator v[KQ_LEDGER_MAX_VALIDATORS];
-    size_t i, n = json_array_size(vals);
-    json_t *e;
-    if (!json_is_array(vals) || n == 0 || n > KQ_LEDGER_MAX_VALIDATORS)
-        return false;
-    json_array_foreach(vals, i, e)
-    {
-        json_int_t id = json_integer_value(json_object_get(e, "id"));
-        const char *hex = json_string_value(json_object_get(e, "key"));
-        size_t got = 0;
-        if (id < 1 || id > KQ_LEDGER_MAX_NODE_ID || hex == NULL || strlen(hex) != 64 ||
-            sodium_hex2bin(v[i].pk, 32, hex, 64, NULL, &got, NULL) != 0 || got != 32)
-            return false;
-        v[i].id = (uint32_t)id;
-    }
-    return kq_valset_init(vs, v, n) == KQ_OK;
-}
-
-/* Follows the validator-set changes the node reports (GET /v1/ledger/valsets) from the genesis
- * set: each change's block must be certified by the set then in force and name the next set. */
-static bool load_valsets(struct lcli *l, char *err, size_t errlen)
-{
-    json_t *j = NULL, *c;
-    size_t i;
-    if (!get_json(l, "/v1/ledger/valsets", &j, err, errlen))
-        return false;
-    bool ok = json_is_array(json_object_get(j, "changes"));
-    if (!ok)
-        snprintf(err, errlen, "the node's validator-set changes do not parse");
-    json_array_foreach(json_object_get(j, "changes"), i, c)
-    {
-        if (!ok)
-            break;
-        size_t len = 0;
-        uint8_t *rec = b64_decode(json_string_value(json_object_get(c, "record")), &len);
-        struct kq_valset *next = calloc(1, sizeof *next);
-        json_int_t h = json_integer_value(json_object_get(c, "height"));
-        struct kq_header hd;
-        enum kq_err e = KQ_ERR_FORMAT;
-        if (rec != NULL && next != NULL && h >= 1 && l->n_sets < KQ_CLI_MAX_VALSET_CHANGES &&
-            parse_valset(json_object_get(c, "validators"), next))
-            e = kq_follow_valset_change(rec, len, &l->chain_id, vs_at(l, (uint64_t)h), next, &hd);
-        if (e == KQ_OK && hd.height == (uint64_t)h &&
-            (l->n_sets == 0 || l->from[l->n_sets - 1] <= (uint64_t)h)) {
-            l->from[l->n_sets] = (uint64_t)h + 1;
-            l->sets[l->n_sets++] = next;
-            next = NULL;
-        } else {
-            ok = false;
-            snprintf(err, errlen, "validator-set change at block %lld does not verify: %s",
-                     (long long)h, kq_strerror(e == KQ_OK ? KQ_ERR_BAD_PROOF : e));
-        }
-        free(next);
-        free(rec);
-    }
-    json_decref(j);
-    return ok;
-}
-
 /* The genesis, then the validator sets since. */
 static bool load_trust(struct lcli *l, char *err, size_t errlen)
 {
-    return load_genesis(l, err, errlen) && load_valsets(l, err, errlen);
+    return kq_trust_load(&l->trust, &l->conn, l->addr, l->genesis_path, err, errlen);
 }
 
 /* ---- ledger ---- */
@@ -207,23 +85,10 @@ static void print_header(const struct kq_header *h, const char *hash)
            (unsigned long long)h->time_ms, st);
 }
 
-/* Verifies one block JSON object {"height","hash","record"} against the genesis. */
 static bool verify_block_json(struct lcli *l, json_t *b, struct kq_header *h, char *err,
                               size_t errlen)
 {
-    size_t len;
-    uint8_t *rec = b64_decode(json_string_value(json_object_get(b, "record")), &len);
-    json_int_t height = json_integer_value(json_object_get(b, "height"));
-    enum kq_err e =
-        rec != NULL ? kq_follow_check_record(rec, len, &l->chain_id, vs_at(l, (uint64_t)height), h)
-                    : KQ_ERR_FORMAT;
-    if (e == KQ_OK && h->height != (uint64_t)height)
-        e = KQ_ERR_BAD_PROOF;
-    free(rec);
-    if (e != KQ_OK)
-        snprintf(err, errlen, "block %lld does not verify: %s",
-                 json_integer_value(json_object_get(b, "height")), kq_strerror(e));
-    return e == KQ_OK;
+    return kq_trust_verify_block(&l->trust, b, h, err, errlen);
 }
 
 static int ledger_head(struct lcli *l)
@@ -275,43 +140,10 @@ static int ledger_blocks(struct lcli *l, unsigned long long from, unsigned long 
     return rc;
 }
 
-/* Fetches the value of state key `key` with its proof and checks both against the trusted
- * validator sets: KQ_OK with *value (malloc'd, NULL when absent; *vlen its length), *j the reply
- * and *h the verified header; else the error, with err set for a transport failure. */
 static enum kq_err verified_value(struct lcli *l, const char *key, json_t **j, uint8_t **value,
                                   size_t *vlen, struct kq_header *h, char *err, size_t errlen)
 {
-    char path[1024];
-    char *esc = kq_cli_urlencode(key);
-    *value = NULL;
-    *vlen = 0;
-    *j = NULL;
-    KQ_ENSURE(esc != NULL, KQ_ERR_NOMEM);
-    snprintf(path, sizeof path, "/v1/ledger/proof?key=%s", esc);
-    free(esc);
-    if (!load_trust(l, err, errlen) || !get_json(l, path, j, err, errlen))
-        return KQ_ERR_NET;
-    json_int_t at = json_integer_value(json_object_get(json_object_get(*j, "block"), "height"));
-    size_t rlen = 0, plen = 0;
-    uint8_t *rec = b64_decode(
-        json_string_value(json_object_get(json_object_get(*j, "block"), "record")), &rlen);
-    uint8_t *proof = b64_decode(json_string_value(json_object_get(*j, "proof")), &plen);
-    json_t *jv = json_object_get(*j, "value");
-    *value = json_is_string(jv) ? b64_decode(json_string_value(jv), vlen) : NULL;
-    enum kq_err e = rec != NULL && proof != NULL && (*value != NULL || json_is_null(jv))
-                        ? kq_follow_check_value(rec, rlen, &l->chain_id, vs_at(l, (uint64_t)at),
-                                                (const uint8_t *)key, strlen(key), *value, *vlen,
-                                                proof, plen, h)
-                        : KQ_ERR_FORMAT;
-    if (e == KQ_OK && h->height != (uint64_t)at)
-        e = KQ_ERR_BAD_PROOF; /* the set was chosen by the height the node claimed */
-    free(rec);
-    free(proof);
-    if (e != KQ_OK) {
-        free(*value);
-        *value = NULL;
-    }
-    return e;
+    return kq_trust_value(&l->trust, &l->conn, l->addr, key, j, value, vlen, h, err, errlen);
 }
 
 static int ledger_proof(struct lcli *l, const char *key)
@@ -333,7 +165,7 @@ static int ledger_proof(struct lcli *l, const char *key)
         printf("%s = %s (%zu bytes), verified against block %llu, certified by a quorum of its %u "
                "validators\n",
                key, value != NULL ? json_string_value(json_object_get(j, "value")) : "(absent)",
-               vlen, (unsigned long long)h.height, vs_at(l, h.height)->n);
+               vlen, (unsigned long long)h.height, kq_trust_vs_at(&l->trust, h.height)->n);
     free(value);
     json_decref(j);
     return rc;
@@ -342,9 +174,10 @@ static int ledger_proof(struct lcli *l, const char *key)
 static int ledger_verify(struct lcli *l)
 {
     char err[512], path[128];
-    if (!load_genesis(l, err, sizeof err))
+    if (l->trust.genesis == NULL &&
+        !kq_trust_load_genesis(&l->trust, l->genesis_path, err, sizeof err))
         return fail("ledger verify", err);
-    struct kq_follower *f = kq_follower_new(l->genesis);
+    struct kq_follower *f = kq_follower_new(l->trust.genesis);
     if (f == NULL)
         return fail("ledger verify", "the genesis does not start a chain");
     int rc = 0;
@@ -380,7 +213,7 @@ static int ledger_verify(struct lcli *l)
         char hex[65], chain[65];
         kq_follower_state_root(f, &root);
         kq_hash_hex(&root, hex);
-        kq_hash_hex(&l->chain_id, chain);
+        kq_hash_hex(&l->trust.chain_id, chain);
         printf("verified %llu blocks of chain %s from genesis: every certificate, parent link, "
                "tx root, BFT time and state root checks; state root %s\n",
                (unsigned long long)kq_follower_height(f), chain, hex);
@@ -391,10 +224,7 @@ static int ledger_verify(struct lcli *l)
 
 static void lcli_free(struct lcli *l)
 {
-    free(l->genesis);
-    free(l->vs);
-    for (size_t i = 0; i < l->n_sets; i++)
-        free(l->sets[i]);
+    kq_trust_free(&l->trust);
 }
 
 static int ledger_usage(void)

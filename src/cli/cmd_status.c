@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/http_client.h"
+#include "client/http.h"
 
 static int usage(void)
 {

@@ -1,8 +1,8 @@
 /* The CLI's HTTPS client (libcurl): where to connect and with which credentials, read from the
  * dev cluster's env file and the KQ_* environment variables, and one JSON request helper that
  * turns every failure (unreachable, TLS, non-JSON, an API error body) into one clear message. */
-#ifndef KQ_CLI_HTTP_CLIENT_H
-#define KQ_CLI_HTTP_CLIENT_H
+#ifndef KQ_CLIENT_HTTP_H
+#define KQ_CLIENT_HTTP_H
 
 #include <jansson.h>
 #include <limits.h>

@@ -1,7 +1,7 @@
 /* libcurl-based JSON client for the CLI (http_client.h). TLS is verified against the cluster CA
  * only; credentials are a client certificate, a bearer token, or both. Nothing secret is ever
  * printed: error messages name files and addresses, never the token. */
-#include "cli/http_client.h"
+#include "client/http.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
