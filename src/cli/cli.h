@@ -14,5 +14,13 @@ int kq_cli_ledger(int argc, char **argv);
 int kq_cli_client(int argc, char **argv);
 int kq_cli_member(int argc, char **argv);
 int kq_cli_pki(int argc, char **argv);
+int kq_cli_key(int argc, char **argv);
+int kq_cli_datakey(int argc, char **argv);
+int kq_cli_encrypt(int argc, char **argv);
+int kq_cli_decrypt(int argc, char **argv);
+int kq_cli_rewrap(int argc, char **argv);
+int kq_cli_sign(int argc, char **argv);
+int kq_cli_verify(int argc, char **argv);
+int kq_cli_derive(int argc, char **argv);
 
 #endif

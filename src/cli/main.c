@@ -23,6 +23,14 @@ static const struct command commands[] = {
     {"member", kq_cli_member, "nodes on the ledger: add --id N --roles R [--from-pki DIR], list"},
     {"dev", kq_cli_dev, "a local cluster in the foreground: dev [--nodes N] [--dir D]"},
     {"pki", kq_cli_pki, "cluster PKI: init, issue-client"},
+    {"key", kq_cli_key, "threshold keys: create, show, list, rotate, delete, watch, ..."},
+    {"datakey", kq_cli_datakey, "a data key and its ciphertext (-local: wrapped here)"},
+    {"encrypt", kq_cli_encrypt, "a payload's ciphertext (-local: wrapped here)"},
+    {"decrypt", kq_cli_decrypt, "decrypt through a quorum of keepers"},
+    {"rewrap", kq_cli_rewrap, "move a ciphertext to the active version"},
+    {"sign", kq_cli_sign, "a FROST signature by a quorum of keepers"},
+    {"verify", kq_cli_verify, "verify a signature under a verified public key"},
+    {"derive", kq_cli_derive, "a key derived for a context by a quorum of keepers"},
 };
 
 static void usage(FILE *f)

@@ -418,24 +418,30 @@ static int probe(const struct dev *d, const struct dev_node *n)
     return peers;
 }
 
-/* Records the dev admin as a ledger client (admin and user roles, bound to admin.crt), signed by
- * the genesis admin key: key operations are authorised by the ledger's client records. */
-static int register_admin(const struct dev *d)
+/* Records a dev admin as a ledger client (admin and user roles), signed by the genesis admin key:
+ * key operations are authorised by the ledger's client records. "admin" is bound to admin.crt,
+ * "dev" (token) to the bearer token's hash. */
+static int register_client(const struct dev *d, bool token)
 {
     char crt[PATH_MAX + 16], key[PATH_MAX + 16];
     snprintf(crt, sizeof crt, "%s/admin.crt", d->dir);
     snprintf(key, sizeof key, "%s/admin.key", d->dir);
-    struct kq_client c = {.auth_kind = KQ_CLIENT_AUTH_CERT,
+    struct kq_client c = {.auth_kind = token ? KQ_CLIENT_AUTH_TOKEN : KQ_CLIENT_AUTH_CERT,
                           .roles = KQ_CLIENT_ROLE_ADMIN | KQ_CLIENT_ROLE_USER,
                           .trust = KQ_LEDGER_TRUST_MAX};
-    snprintf(c.id, sizeof c.id, "admin");
+    snprintf(c.id, sizeof c.id, "%s", token ? "dev" : "admin");
+    size_t got = 0;
+    if (token &&
+        (sodium_hex2bin(c.auth, sizeof c.auth, d->token_sha256_hex, 64, NULL, &got, NULL) != 0 ||
+         got != sizeof c.auth))
+        return 1;
     long status = 0;
     json_t *head = dev_request(d, &d->nodes[0], "GET", "/v1/ledger/head", NULL, 5000L, &status);
     kq_hash chain;
     json_t *cid = json_object_get(head, "chain_id");
     bool ok = status == 200 && json_is_string(cid) &&
               kq_hash_from_hex(&chain, json_string_value(cid), json_string_length(cid)) == KQ_OK &&
-              kq_pki_cert_sha256(crt, c.auth) == KQ_OK;
+              (token || kq_pki_cert_sha256(crt, c.auth) == KQ_OK);
     uint64_t height = (uint64_t)json_integer_value(json_object_get(head, "height"));
     json_decref(head);
     uint8_t body[KQ_CLIENT_MAX_BYTES], tx[KQ_TX_BYTES(KQ_CLIENT_MAX_BYTES)], seed[32], pk[32];
@@ -466,9 +472,8 @@ static int register_admin(const struct dev *d)
     }
     json_decref(rep);
     if (!ok)
-        fprintf(stderr,
-                "keyquorum dev: could not record the admin client on the ledger (HTTP %ld)\n",
-                status);
+        fprintf(stderr, "keyquorum dev: could not record client %s on the ledger (HTTP %ld)\n",
+                c.id, status);
     return ok ? 0 : 1;
 }
 
@@ -646,7 +651,8 @@ static int start_cluster(struct dev *d, const sigset_t *set)
     for (unsigned i = 0; i < d->opt->nodes; i++)
         if (spawn(d, &d->nodes[i]) != 0)
             return 1;
-    if (wait_healthy(d, start) != 0 || register_admin(d) != 0 || write_env(d) != 0)
+    if (wait_healthy(d, start) != 0 || register_client(d, false) != 0 ||
+        register_client(d, true) != 0 || write_env(d) != 0)
         return 1;
     print_summary(d, now_ms() - start);
     serve(d, set);

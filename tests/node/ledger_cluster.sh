@@ -25,7 +25,7 @@ grep -q 'committed at height' "$D/out" || fail "no commit reported: $(cat "$D/ou
 "$BIN" client show --id alice | grep -q 'verified against block' || fail "client show alice"
 "$BIN" client show --id nobody | grep -q '(absent)' || fail "client show of an absent id"
 "$BIN" client list | grep -q '^alice' || fail "client list lacks alice"
-[ "$("$BIN" client list -format json | json 'len(d["clients"])')" = 2 ] || fail "client list json (admin, alice)"
+[ "$("$BIN" client list -format json | json 'len(d["clients"])')" = 3 ] || fail "client list json (admin, dev, alice)"
 
 echo "-- a non-admin may not set clients: refused, exit 1"
 "$BIN" pki issue-client --dir "$D" --name bob >/dev/null
