@@ -572,12 +572,12 @@ enum kq_err kq_ledger_node_submit(struct kq_ledger_node *ln, uint16_t family, ui
     KQ_ENSURE(tx != NULL, KQ_ERR_NOMEM);
     size_t len = 0;
     enum kq_err err = kq_tx_sign(&f, ln->sk, tx, KQ_LEDGER_TX_MAX_BYTES, &len);
-    uint64_t rid = 0;
+    uint64_t scratch = 0;
+    /* the id is written before the request is delivered: the reply (which may free the caller's
+     * context) can come during the call */
     if (err == KQ_OK)
         err = kq_runtime_request(ln->host, wait ? KQ_LEDGER_REQ_SUBMIT : KQ_LEDGER_REQ_SUBMIT_ASYNC,
-                                 tx, len, cb, ctx, &rid);
-    if (request_id != NULL)
-        *request_id = rid;
+                                 tx, len, cb, ctx, request_id != NULL ? request_id : &scratch);
     free(tx);
     return err;
 }

@@ -521,6 +521,7 @@ static enum kq_err unwrap_done(struct orch *o, struct flow *f, struct kq_actions
     uint8_t S_i[KQ_DKG_MAX_N][KQ_POINTBYTES], faulty[KQ_DKG_MAX_N];
     uint32_t at[KQ_DKG_MAX_N];
     size_t n = 0;
+    memset(parts, 0, sizeof parts);
     for (uint32_t i = 0; i < f->sh.n; i++)
         if (f->slots[i].state == SL_DONE && kq_partial_unwrap_part(&parts[n], &f->slots[i].resp) ==
                                                 KQ_OK) {
@@ -567,6 +568,7 @@ static enum kq_err derive_done(struct orch *o, struct flow *f, struct kq_actions
 {
     struct kq_tprf_partial parts[KQ_DKG_MAX_N];
     uint8_t S_i[KQ_DKG_MAX_N][KQ_POINTBYTES], faulty[KQ_DKG_MAX_N], key[KQ_TPRF_KEYBYTES];
+    memset(parts, 0, sizeof parts);
     uint32_t at[KQ_DKG_MAX_N];
     size_t n = 0;
     for (uint32_t i = 0; i < f->sh.n; i++)
