@@ -566,7 +566,7 @@ static enum kq_err unwrap_done(struct orch *o, struct flow *f, struct kq_actions
 
 static enum kq_err derive_done(struct orch *o, struct flow *f, struct kq_actions *out)
 {
-    struct kq_tprf_partial parts[KQ_DKG_MAX_N];
+    struct kq_tprf_partial parts[KQ_DKG_MAX_N] = {{0}}; /* gcc -O2: maybe-uninitialized */
     uint8_t S_i[KQ_DKG_MAX_N][KQ_POINTBYTES], faulty[KQ_DKG_MAX_N], key[KQ_TPRF_KEYBYTES];
     memset(parts, 0, sizeof parts);
     uint32_t at[KQ_DKG_MAX_N];
