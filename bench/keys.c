@@ -366,6 +366,7 @@ int main(int argc, char **argv)
            f.wrap_rate, f.wrap_m, f.wrap_floor_m, f.m_rate / f.wrap_floor_m,
            f.wrap_floor_m / f.wrap_m);
 
+    fflush(stdout); /* the cluster is forked: nothing buffered may be printed twice */
     char dir[] = "/tmp/kq-bench-keys.XXXXXX", self[1024];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
     if (mkdtemp(dir) == NULL || sl <= 0)
@@ -383,8 +384,8 @@ int main(int argc, char **argv)
     CURL *h = handle(s, hdrs);
     int rc = 1;
     char url[256], dec_body[4096];
-    if (create_key(h, s, "bench-enc", "encrypt") != 0 || create_key(h, s, "bench-sig", "sign") != 0 ||
-        create_key(h, s, "bench-der", "derive") != 0)
+    if (create_key(h, s, "bench-enc", "encrypt") != 0 ||
+        create_key(h, s, "bench-sig", "sign") != 0 || create_key(h, s, "bench-der", "derive") != 0)
         goto out;
     snprintf(url, sizeof url, "%s/v1/keys/bench-enc/datakey", E.addrs[0]);
     if (post(h, s, url, "{\"context\":{\"tenant\":\"acme\"}}") != 200)

@@ -22,8 +22,8 @@ struct data_req {
     uint8_t op;
 };
 
-static const char *const op_names[] = {"", "datakey", "encrypt", "decrypt", "rewrap",
-                                       "sign", "verify", "derive"};
+static const char *const op_names[] = {"",       "datakey", "encrypt", "decrypt",
+                                       "rewrap", "sign",    "verify",  "derive"};
 
 /* Base64 (standard, padded) of p into a new JSON string. */
 static json_t *b64(const uint8_t *p, size_t len)
@@ -38,22 +38,35 @@ static json_t *b64(const uint8_t *p, size_t len)
     return j;
 }
 
-/* Decodes a base64 JSON string into a new guarded buffer (*out, *len); false if it is not one. */
-static bool unb64(json_t *v, size_t max, uint8_t **out, size_t *len)
+/* A transient buffer that may hold a secret (a plaintext, a request carrying one): heap memory,
+ * wiped before it is freed. (Guarded memory is for long-lived secrets: mapping and locking pages
+ * per request would cost more than the request.) */
+static void tmp_free(uint8_t *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    kq_wipe(p, n);
+    free(p);
+}
+
+/* Decodes a base64 JSON string into a new buffer (*out, *len, *cap its size); false if it is not
+ * one. */
+static bool unb64(json_t *v, size_t max, uint8_t **out, size_t *len, size_t *cap)
 {
     *out = NULL;
     *len = 0;
+    *cap = 0;
     if (!json_is_string(v))
         return false;
     if (json_string_length(v) > (max + 2) / 3 * 4) /* longer than max bytes' base64 */
         return false;
-    size_t cap = json_string_length(v) / 4 * 3 + 3;
-    *out = kq_secure_alloc(cap);
+    *cap = json_string_length(v) / 4 * 3 + 3;
+    *out = malloc(*cap);
     KQ_ASSERT(*out != NULL);
-    if (sodium_base642bin(*out, cap, json_string_value(v), json_string_length(v), NULL, len, NULL,
+    if (sodium_base642bin(*out, *cap, json_string_value(v), json_string_length(v), NULL, len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         *len > max) {
-        kq_secure_free(*out);
+        tmp_free(*out, *cap);
         *out = NULL;
         return false;
     }
@@ -133,8 +146,7 @@ static void reply_refusal(struct kq_http_req *req, uint8_t op, enum kq_err err)
         return;
     case KQ_ERR_THRESHOLD:
     case KQ_ERR_TIMEOUT:
-        kq_http_reply_error(req, 503, "unavailable",
-                            "not enough keepers answered; retry later");
+        kq_http_reply_error(req, 503, "unavailable", "not enough keepers answered; retry later");
         return;
     default:
         kq_http_reply_err(req, err, NULL);
@@ -146,10 +158,10 @@ static json_t *sealed_json(const struct kq_orch_reply *r)
 {
     json_t *parts = json_array();
     for (size_t i = 0; i < r->n_sealed; i++)
-        json_array_append_new(parts, json_pack("{s:I,s:I,s:o}", "keeper",
-                                               (json_int_t)r->sealed[i].keeper, "index",
-                                               (json_int_t)r->sealed[i].index, "sealed",
-                                               b64(r->sealed[i].bytes, r->sealed[i].len)));
+        json_array_append_new(parts,
+                              json_pack("{s:I,s:I,s:o}", "keeper", (json_int_t)r->sealed[i].keeper,
+                                        "index", (json_int_t)r->sealed[i].index, "sealed",
+                                        b64(r->sealed[i].bytes, r->sealed[i].len)));
     return json_pack("{s:{s:I,s:I,s:I,s:o}}", "sealed", "version", (json_int_t)r->version, "epoch",
                      (json_int_t)r->epoch, "t", (json_int_t)r->t, "partials", parts);
 }
@@ -249,12 +261,11 @@ static void handle(struct kq_http_req *req, struct kq_keys_node *kn, uint8_t op)
     snprintf(q->client, sizeof q->client, "%s", kq_http_who(req)->name);
     const char *why = NULL;
     uint8_t *data = NULL, *sig = NULL;
-    size_t data_len = 0, sig_len = 0;
+    size_t data_len = 0, sig_len = 0, data_cap = 0, sig_cap = 0;
     uint64_t version = 0;
     json_t *v = json_object_get(body, "version");
     if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > UINT32_MAX)
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > UINT32_MAX)
             why = "\"version\" must be a version number >= 1";
         else
             version = (uint64_t)json_integer_value(v);
@@ -266,14 +277,14 @@ static void handle(struct kq_http_req *req, struct kq_keys_node *kn, uint8_t op)
         switch (op) {
         case KQ_ORCH_ENCRYPT:
             if (!unb64(json_object_get(body, "plaintext"), KQ_MAX_DATA_PLAINTEXT_BYTES, &data,
-                       &data_len))
+                       &data_len, &data_cap))
                 why = "\"plaintext\" must be base64 of at most 1 MiB";
             break;
         case KQ_ORCH_DECRYPT:
         case KQ_ORCH_REWRAP: {
             json_t *ct = json_object_get(body, "ciphertext");
-            if (!json_is_string(ct) || json_string_length(ct) > KQ_TKEM_TEXTBYTES(
-                                                                    KQ_MAX_DATA_PLAINTEXT_BYTES))
+            if (!json_is_string(ct) ||
+                json_string_length(ct) > KQ_TKEM_TEXTBYTES(KQ_MAX_DATA_PLAINTEXT_BYTES))
                 why = "\"ciphertext\" must be a string \"kq:v<N>:<base64>\"";
             else {
                 q->data = (const uint8_t *)json_string_value(ct);
@@ -284,10 +295,10 @@ static void handle(struct kq_http_req *req, struct kq_keys_node *kn, uint8_t op)
         case KQ_ORCH_SIGN:
         case KQ_ORCH_VERIFY:
             if (!unb64(json_object_get(body, "message"), KQ_MAX_SIGN_MESSAGE_BYTES, &data,
-                       &data_len))
+                       &data_len, &data_cap))
                 why = "\"message\" must be base64 of at most 64 KiB";
             else if (op == KQ_ORCH_VERIFY &&
-                     !unb64(json_object_get(body, "signature"), 64, &sig, &sig_len))
+                     !unb64(json_object_get(body, "signature"), 64, &sig, &sig_len, &sig_cap))
                 why = "\"signature\" must be base64 of a 64-byte signature";
             break;
         default:
@@ -295,8 +306,8 @@ static void handle(struct kq_http_req *req, struct kq_keys_node *kn, uint8_t op)
         }
     }
     if (why != NULL) {
-        kq_secure_free(data);
-        kq_secure_free(sig);
+        tmp_free(data, data_cap);
+        tmp_free(sig, sig_cap);
         free(q);
         kq_http_reply_error(req, 400, "invalid_argument", "%s", why);
         return;
@@ -313,15 +324,15 @@ static void handle(struct kq_http_req *req, struct kq_keys_node *kn, uint8_t op)
     if (op == KQ_ORCH_DECRYPT && st != NULL && kq_client_get(st, q->client, &cl) == KQ_OK &&
         (cl.flags & KQ_CLIENT_HAS_X25519))
         q->flags |= KQ_ORCH_SEALED;
-    size_t cap = KQ_ORCH_REQ_MAX_BYTES, len = 0;
-    uint8_t *buf = kq_secure_alloc(cap);
+    size_t cap = kq_orch_req_size(q), len = 0;
+    uint8_t *buf = malloc(cap);
     KQ_ASSERT(buf != NULL);
     enum kq_err err = kq_orch_req_encode(q, buf, cap, &len);
-    kq_secure_free(data);
-    kq_secure_free(sig);
+    tmp_free(data, data_cap);
+    tmp_free(sig, sig_cap);
     free(q);
     if (err != KQ_OK) {
-        kq_secure_free(buf);
+        tmp_free(buf, cap);
         kq_http_reply_err(req, err, "the request cannot be encoded");
         return;
     }
@@ -330,7 +341,7 @@ static void handle(struct kq_http_req *req, struct kq_keys_node *kn, uint8_t op)
     *d = (struct data_req){.kn = kn, .req = req, .op = op};
     kq_http_defer(req, data_cancel, d);
     err = kq_runtime_request(c->orch, op, buf, len, data_reply, d, &d->request_id);
-    kq_secure_free(buf);
+    tmp_free(buf, cap);
     if (err != KQ_OK) {
         free(d);
         kq_http_reply_err(req, err, "the orchestrator cannot take more requests now");

@@ -94,7 +94,7 @@ struct orch {
     size_t n_usage;
     struct usage usage[KQ_KEYREG_MAX_USAGE_ITEMS];
     uint8_t buf[KQ_KEEPER_REQ_MAX_BYTES > KQ_ORCH_REQ_MAX_BYTES ? KQ_KEEPER_REQ_MAX_BYTES
-                                                                 : KQ_ORCH_REQ_MAX_BYTES];
+                                                                : KQ_ORCH_REQ_MAX_BYTES];
 };
 
 static struct orch *state_of(void *state)
@@ -178,6 +178,15 @@ static void flow_free(struct orch *o, struct flow *f)
     kq_wipe(f, sizeof *f);
     KQ_ASSERT(o->n_flows > 0);
     o->n_flows--;
+}
+
+/* Transient buffers that may hold secrets: heap, wiped before they are freed. */
+static void tmp_free(uint8_t *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    kq_wipe(p, n);
+    free(p);
 }
 
 static enum kq_err reply_err(struct orch *o, struct flow *f, enum kq_err err,
@@ -435,10 +444,8 @@ static enum kq_err advance(struct orch *o, struct flow *f, struct kq_actions *ou
 
 static enum kq_err finish_sealed(struct orch *o, struct flow *f, struct kq_actions *out)
 {
-    struct kq_orch_reply r = {.kind = KQ_ORCH_R_SEALED,
-                              .version = f->version,
-                              .epoch = f->epoch,
-                              .t = f->sh.t};
+    struct kq_orch_reply r = {
+        .kind = KQ_ORCH_R_SEALED, .version = f->version, .epoch = f->epoch, .t = f->sh.t};
     for (uint32_t i = 0; i < f->sh.n && r.n_sealed < f->sh.t; i++)
         if (f->slots[i].state == SL_DONE)
             r.sealed[r.n_sealed++] = (struct kq_orch_sealed){.keeper = f->sh.keepers[i],
@@ -523,13 +530,13 @@ static enum kq_err unwrap_done(struct orch *o, struct flow *f, struct kq_actions
     size_t n = 0;
     memset(parts, 0, sizeof parts);
     for (uint32_t i = 0; i < f->sh.n; i++)
-        if (f->slots[i].state == SL_DONE && kq_partial_unwrap_part(&parts[n], &f->slots[i].resp) ==
-                                                KQ_OK) {
+        if (f->slots[i].state == SL_DONE &&
+            kq_partial_unwrap_part(&parts[n], &f->slots[i].resp) == KQ_OK) {
             memcpy(S_i[n], f->sh.public_shares[i], KQ_POINTBYTES);
             at[n++] = i;
         }
-    size_t cap = f->dec.sealed_len, pt_len = 0;
-    uint8_t *pt = kq_secure_alloc(cap > 0 ? cap : 1);
+    size_t cap = f->dec.sealed_len > 0 ? f->dec.sealed_len : 1, pt_len = 0;
+    uint8_t *pt = malloc(cap); /* transient: wiped before it is freed */
     KQ_ENSURE(pt != NULL, KQ_ERR_NOMEM);
     memset(faulty, 0, sizeof faulty);
     enum kq_err err = kq_tkem_combine(pt, cap, &pt_len, faulty, &f->dec, f->label, f->S, parts,
@@ -541,26 +548,26 @@ static enum kq_err unwrap_done(struct orch *o, struct flow *f, struct kq_actions
                 if (e != KQ_OK)
                     err = e;
             }
-        kq_secure_free(pt);
+        tmp_free(pt, cap);
         if (err != KQ_ERR_BAD_PROOF)
             return err;
         return ++f->retries > KQ_ORCH_MAX_RETRIES ? reply_err(o, f, KQ_ERR_BAD_PROOF, out)
-                                                   : advance(o, f, out);
+                                                  : advance(o, f, out);
     }
     if (err != KQ_OK) {
-        kq_secure_free(pt);
+        tmp_free(pt, cap);
         return reply_err(o, f, err, out);
     }
     if (f->op == KQ_ORCH_REWRAP) {
         err = rewrap_done(o, f, pt, pt_len, out);
-        kq_secure_free(pt);
+        tmp_free(pt, cap);
         return err;
     }
     struct kq_orch_reply r = {
         .kind = KQ_ORCH_R_PLAINTEXT, .version = f->version, .data = pt, .data_len = pt_len};
     count_use(o, f->name);
     err = reply(o, f, &r, out);
-    kq_secure_free(pt);
+    tmp_free(pt, cap);
     return err;
 }
 
@@ -588,7 +595,7 @@ static enum kq_err derive_done(struct orch *o, struct flow *f, struct kq_actions
             if (faulty[j])
                 KQ_GUARD(blame(o, f, at[j], true, out));
         return ++f->retries > KQ_ORCH_MAX_RETRIES ? reply_err(o, f, KQ_ERR_BAD_PROOF, out)
-                                                   : advance(o, f, out);
+                                                  : advance(o, f, out);
     }
     if (err != KQ_OK)
         return reply_err(o, f, err, out);
@@ -735,13 +742,12 @@ static enum kq_err do_wrap(struct orch *o, const struct kq_event *ev, const stru
     bool dek = q->op == KQ_ORCH_DATAKEY;
     KQ_ENSURE(dek || q->data_len <= KQ_MAX_DATA_PLAINTEXT_BYTES, KQ_ERR_LIMIT);
     struct kq_label *label = malloc(sizeof *label);
-    uint8_t *key = kq_secure_alloc(KQ_TKEM_DEKBYTES);
+    uint8_t key[KQ_TKEM_DEKBYTES];
     size_t pt_len = dek ? KQ_TKEM_DEKBYTES : q->data_len, cap = KQ_TKEM_CTBYTES(pt_len);
     uint8_t *bin = malloc(cap), *rep = malloc(KQ_TKEM_TEXTBYTES(pt_len) + 256);
     char *text = malloc(KQ_TKEM_TEXTBYTES(pt_len));
     enum kq_err err =
-        label != NULL && key != NULL && bin != NULL && rep != NULL && text != NULL ? KQ_OK
-                                                                                    : KQ_ERR_NOMEM;
+        label != NULL && bin != NULL && rep != NULL && text != NULL ? KQ_OK : KQ_ERR_NOMEM;
     size_t len = 0, tlen = 0, rlen = 0;
     if (err == KQ_OK)
         err = kq_label_build(label, (const uint8_t *)q->name, strlen(q->name), v.version,
@@ -765,7 +771,7 @@ static enum kq_err do_wrap(struct orch *o, const struct kq_event *ev, const stru
         err = kq_actions_reply(out, ev->request_id, KQ_OK, rep, rlen);
         kq_wipe(rep, rlen);
     }
-    kq_secure_free(key);
+    kq_wipe(key, sizeof key);
     free(label);
     free(bin);
     free(rep);
@@ -773,8 +779,8 @@ static enum kq_err do_wrap(struct orch *o, const struct kq_event *ev, const stru
     return err;
 }
 
-static enum kq_err do_verify(struct orch *o, const struct kq_event *ev,
-                             const struct kq_orch_req *q, struct kq_actions *out)
+static enum kq_err do_verify(struct orch *o, const struct kq_event *ev, const struct kq_orch_req *q,
+                             struct kq_actions *out)
 {
     struct kq_key_rec k;
     struct kq_keyver_rec v;
@@ -787,10 +793,10 @@ static enum kq_err do_verify(struct orch *o, const struct kq_event *ev,
     KQ_GUARD(err);
     KQ_ENSURE(v.epoch != 0, KQ_ERR_STATE);
     KQ_ENSURE(q->sig_len == KQ_FROST_SIGBYTES, KQ_ERR_FORMAT);
-    struct kq_orch_reply r = {.kind = KQ_ORCH_R_VALID,
-                              .version = ver,
-                              .valid = kq_frost_verify(q->sig, v.public_key, q->data,
-                                                       q->data_len) == KQ_OK};
+    struct kq_orch_reply r = {
+        .kind = KQ_ORCH_R_VALID,
+        .version = ver,
+        .valid = kq_frost_verify(q->sig, v.public_key, q->data, q->data_len) == KQ_OK};
     size_t len = 0;
     KQ_GUARD(kq_orch_reply_encode(&r, o->buf, sizeof o->buf, &len));
     return kq_actions_reply(out, ev->request_id, KQ_OK, o->buf, len);
@@ -907,8 +913,7 @@ static bool take(struct flow *f, uint32_t i, const struct kq_keeper_resp *r)
         s->sealed_len = r->body_len;
         return true;
     }
-    if (r->body_kind == KQ_KRESP_PARTIAL && f->op != KQ_ORCH_SIGN &&
-        !(f->flags & KQ_ORCH_SEALED))
+    if (r->body_kind == KQ_KRESP_PARTIAL && f->op != KQ_ORCH_SIGN && !(f->flags & KQ_ORCH_SEALED))
         return kq_partial_decode(&s->resp, r->body, r->body_len) == KQ_OK &&
                s->resp.index == i + 1 && s->resp.key_version == f->version &&
                s->resp.epoch == f->epoch && s->resp.decision == KQ_DECISION_PERMIT &&

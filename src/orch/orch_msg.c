@@ -45,6 +45,15 @@ static enum kq_err get_bytes32(struct kq_buf *b, const uint8_t **p, size_t *n, s
     return kq_buf_get_ptr(b, p, len);
 }
 
+size_t kq_orch_req_size(const struct kq_orch_req *r)
+{
+    size_t n =
+        3 + 1 + strlen(r->name) + 1 + strlen(r->client) + 4 + 1 + 4 + r->data_len + 2 + r->sig_len;
+    for (size_t i = 0; i < r->n_ctx && i < KQ_MAX_CONTEXT_PAIRS; i++)
+        n += 4 + r->ctx[i].key_len + r->ctx[i].value_len;
+    return n;
+}
+
 enum kq_err kq_orch_req_encode(const struct kq_orch_req *r, uint8_t *out, size_t cap,
                                size_t *out_len)
 {

@@ -75,6 +75,8 @@ struct kq_orch_reply {
      KQ_MAX_CONTEXT_PAIRS * (4 + KQ_MAX_CONTEXT_KEY_BYTES + KQ_MAX_CONTEXT_VALUE_BYTES) + 8 +      \
      2 * KQ_MAX_DATA_PLAINTEXT_BYTES + 64)
 
+/* The exact encoded size of r (what kq_orch_req_encode writes). */
+size_t kq_orch_req_size(const struct kq_orch_req *r);
 KQ_MUST_USE enum kq_err kq_orch_req_encode(const struct kq_orch_req *r, uint8_t *out, size_t cap,
                                            size_t *out_len);
 /* Strict: KQ_ERR_VERSION, TRUNCATED, FORMAT (unknown op, bad name, empty context key, trailing
