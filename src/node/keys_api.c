@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/roles.h"
 #include "crypto/tkem.h"
+#include "crypto/tprf.h"
 #include "ledger/tx_client.h"
 #include "orch/orch_msg.h"
 
@@ -87,6 +88,11 @@ static bool context(json_t *o, struct kq_orch_req *q, const char **why)
     json_t *v;
     json_object_foreach(o, k, v)
     {
+        if (strncmp(k, "keyquorum/", 10) == 0) {
+            *why = "context keys starting with \"keyquorum/\" are reserved (for a per-epoch key, "
+                   "derive with \"epoch\")";
+            return false;
+        }
         if (q->n_ctx >= KQ_MAX_CONTEXT_PAIRS || !json_is_string(v) || k[0] == '\0' ||
             strlen(k) > KQ_MAX_CONTEXT_KEY_BYTES ||
             json_string_length(v) > KQ_MAX_CONTEXT_VALUE_BYTES) {
@@ -273,6 +279,24 @@ static void handle(struct kq_http_req *req, struct kq_keys_node *kn, uint8_t op)
     q->version = (uint32_t)version;
     if (why == NULL && op != KQ_ORCH_SIGN && op != KQ_ORCH_VERIFY)
         (void)context(json_object_get(body, "context"), q, &why);
+    /* a per-epoch ephemeral key: derive under the context {"keyquorum/epoch": epoch as 8 bytes
+     * big-endian} alone (kq_tprf_epoch_label) */
+    uint8_t epoch_be[8];
+    json_t *ep = op == KQ_ORCH_DERIVE ? json_object_get(body, "epoch") : NULL;
+    if (why == NULL && ep != NULL) {
+        if (!json_is_integer(ep) || json_integer_value(ep) < 0 || q->n_ctx != 0) {
+            why = "\"epoch\" is a number >= 0 and takes no \"context\"";
+        } else {
+            uint64_t e = (uint64_t)json_integer_value(ep);
+            for (size_t i = 0; i < sizeof epoch_be; i++)
+                epoch_be[i] = (uint8_t)(e >> (56 - 8 * i));
+            q->ctx[0] = (struct kq_ctx_pair){.key = (const uint8_t *)KQ_TPRF_EPOCH_CTX_KEY,
+                                             .key_len = sizeof KQ_TPRF_EPOCH_CTX_KEY - 1,
+                                             .value = epoch_be,
+                                             .value_len = sizeof epoch_be};
+            q->n_ctx = 1;
+        }
+    }
     if (why == NULL) {
         switch (op) {
         case KQ_ORCH_ENCRYPT:

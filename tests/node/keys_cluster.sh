@@ -102,6 +102,11 @@ K1=$(post 1 /v1/keys/sessions/derive '{"context":{"user":"42"}}' | field 'd["key
 K2=$(post 4 /v1/keys/sessions/derive '{"context":{"user":"42"},"version":1}' | field 'd["key"]')
 K3=$(post 2 /v1/keys/sessions/derive '{"context":{"user":"43"}}' | field 'd["key"]')
 [ "$K1" = "$K2" ] && [ "$K1" != "$K3" ] || fail "derive: $K1 $K2 $K3"
+E5=$(post 1 /v1/keys/sessions/derive '{"epoch":5}' | field 'd["key"]')
+E5b=$(post 3 /v1/keys/sessions/derive '{"epoch":5,"version":1}' | field 'd["key"]')
+E6=$(post 2 /v1/keys/sessions/derive '{"epoch":6}' | field 'd["key"]')
+[ "$E5" = "$E5b" ] && [ "$E5" != "$E6" ] && [ "$E5" != "$K1" ] || fail "per-epoch keys: $E5 $E5b $E6"
+expect 400 "a reserved context key" "$(post 1 /v1/keys/sessions/derive '{"context":{"keyquorum/epoch":"5"}}')"
 
 echo "-- rotate by consensus: version 2 becomes active; version 1 ciphertexts still decrypt"
 r=$(post 1 /v1/keys/orders/rotate '{}')
