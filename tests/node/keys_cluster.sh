@@ -169,6 +169,25 @@ kill -KILL "$(cat "$D/node-4/node.pid")"   # keepers 1, 2, 3 must now serve: 3 h
 r=$(post 1 /v1/keys/orders/decrypt "{\"ciphertext\":\"$CT2\",\"context\":{\"tenant\":\"acme\"}}")
 expect 200 "decrypt needing the restored keeper" "$r"
 
+echo "-- an admin reshares a key to a smaller committee: same public key, decrypts with t of the new n"
+node_up() { # restart node 4 (killed above) so every keeper answers again
+    "$BIN" server --config "$D/node-4/config.json" >>"$D/node-4/node.log" 2>&1 &
+}
+node_up
+EB=$(get 1 /v1/keys/orders | json 'd["versions"][1]["epoch"]')
+expect 202 reshare "$(post 1 /v1/keys/orders/reshare '{"n":3,"t":2}')"
+for _ in $(seq 1 600); do
+    n=$(get 1 /v1/keys/orders | json 'len(d["versions"][1]["keepers"]) if d["versions"][1]["epoch"] > '"$EB"' else 0')
+    [ "$n" = 3 ] && break
+    sleep 0.05
+done
+[ "$n" = 3 ] || fail "no reshare to 3 keepers: $(get 1 /v1/keys/orders)"
+[ "$(get 2 /v1/keys/orders | json 'd["versions"][0]["public_key"]')" = "$S1" ] || fail "S changed by the reshare"
+[ "$(get 2 /v1/keys/orders | json 'd["versions"][1]["t"]')" = 2 ] || fail "t after the reshare"
+r=$(post 2 /v1/keys/orders/decrypt "{\"ciphertext\":\"$CT2\",\"context\":{\"tenant\":\"acme\"}}")
+expect 200 "decrypt after the reshare" "$r"
+expect 400 "a reshare with t > n" "$(post 1 /v1/keys/orders/reshare '{"n":2,"t":3}')"
+
 echo "-- scheduled deletion, cancelled; then deleted"
 expect 202 delete "$(del 1 /v1/keys/sessions)"
 expect 409 "derive while pending deletion" "$(post 1 /v1/keys/sessions/derive '{"context":{"user":"42"}}')"
