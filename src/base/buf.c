@@ -105,6 +105,27 @@ enum kq_err kq_buf_put_u64(struct kq_buf *b, uint64_t v)
     return put_be(b, v, 8);
 }
 
+enum kq_err kq_buf_put_str8(struct kq_buf *b, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    KQ_ENSURE(n <= max && n <= UINT8_MAX, KQ_ERR_LIMIT);
+    KQ_GUARD(kq_buf_put_u8(b, (uint8_t)n));
+    return kq_buf_put(b, s, n);
+}
+
+enum kq_err kq_buf_get_str8(struct kq_buf *b, char *out, size_t max)
+{
+    uint8_t n = 0;
+    const uint8_t *p = NULL;
+    KQ_GUARD(kq_buf_get_u8(b, &n));
+    KQ_ENSURE(n <= max, KQ_ERR_LIMIT);
+    KQ_GUARD(kq_buf_get_ptr(b, &p, n));
+    KQ_ENSURE(memchr(p, 0, n) == NULL, KQ_ERR_FORMAT);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return KQ_OK;
+}
+
 enum kq_err kq_buf_put_bytes16(struct kq_buf *b, const void *src, size_t n)
 {
     KQ_ENSURE(n <= UINT16_MAX, KQ_ERR_LIMIT);

@@ -36,6 +36,11 @@ KQ_MUST_USE enum kq_err kq_buf_put_u8(struct kq_buf *b, uint8_t v);
 KQ_MUST_USE enum kq_err kq_buf_put_u16(struct kq_buf *b, uint16_t v);
 KQ_MUST_USE enum kq_err kq_buf_put_u32(struct kq_buf *b, uint32_t v);
 KQ_MUST_USE enum kq_err kq_buf_put_u64(struct kq_buf *b, uint64_t v);
+/* A string as a u8 length then its bytes (no NUL): KQ_ERR_LIMIT if longer than max (<= 255). */
+KQ_MUST_USE enum kq_err kq_buf_put_str8(struct kq_buf *b, const char *s, size_t max);
+/* Reads what kq_buf_put_str8 wrote into out (max + 1 bytes, NUL-terminated): KQ_ERR_LIMIT if
+ * longer than max, KQ_ERR_FORMAT for an embedded NUL. */
+KQ_MUST_USE enum kq_err kq_buf_get_str8(struct kq_buf *b, char *out, size_t max);
 /* A u16 length then the bytes; KQ_ERR_LIMIT if n > UINT16_MAX. */
 KQ_MUST_USE enum kq_err kq_buf_put_bytes16(struct kq_buf *b, const void *src, size_t n);
 /* Reserve n bytes to be filled in by the caller; *out points into the buffer. */

@@ -103,25 +103,13 @@ static void session_msg_path(char *out, const kq_hash *id, uint32_t i)
 
 /* ---- small codec helpers ---- */
 
-static enum kq_err put_name(struct kq_buf *b, const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    KQ_ENSURE(n <= max && n <= UINT8_MAX, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_buf_put_u8(b, (uint8_t)n));
-    return kq_buf_put(b, s, n);
-}
-
 /* A name of 0..max bytes (empty allowed only if allow_empty) into out (max + 1 bytes). */
 static enum kq_err get_name(struct kq_buf *b, char *out, size_t max, bool key_name,
                             bool allow_empty)
 {
-    uint8_t n;
-    KQ_GUARD(kq_buf_get_u8(b, &n));
-    KQ_ENSURE(n <= max, KQ_ERR_LIMIT);
+    KQ_GUARD(kq_buf_get_str8(b, out, max));
+    size_t n = strlen(out);
     KQ_ENSURE(n > 0 || allow_empty, KQ_ERR_FORMAT);
-    KQ_GUARD(kq_buf_get(b, out, n));
-    out[n] = '\0';
-    KQ_ENSURE(strlen(out) == n, KQ_ERR_FORMAT);
     KQ_ENSURE(!key_name || n == 0 || kq_key_name_ok(out, n), KQ_ERR_FORMAT);
     return KQ_OK;
 }
@@ -235,7 +223,7 @@ enum kq_err kq_key_rec_encode(const struct kq_key_rec *k, uint8_t *out, size_t c
     kq_buf_writer(&b, out, cap);
     *out_len = 0;
     KQ_GUARD(kq_buf_put_u8(&b, KQ_KEYREG_VERSION));
-    KQ_GUARD(put_name(&b, k->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, k->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u8(&b, k->usage));
     KQ_GUARD(kq_buf_put_u8(&b, k->state));
     KQ_GUARD(kq_buf_put_u32(&b, k->n));
@@ -254,7 +242,7 @@ enum kq_err kq_key_rec_encode(const struct kq_key_rec *k, uint8_t *out, size_t c
     KQ_GUARD(kq_buf_put_u64(&b, k->ops));
     KQ_GUARD(kq_buf_put_u64(&b, k->delete_at_ms));
     KQ_GUARD(kq_buf_put_u64(&b, k->retry_at_ms));
-    KQ_GUARD(put_name(&b, k->creator, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, k->creator, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
     return finish(&b, out_len);
 }
 
@@ -450,7 +438,7 @@ enum kq_err kq_session_rec_encode(const struct kq_session_rec *s, uint8_t *out, 
               KQ_ERR_LIMIT);
     KQ_GUARD(kq_buf_put_u8(&b, KQ_KEYREG_VERSION));
     KQ_GUARD(kq_buf_put(&b, s->id.b, KQ_HASH_BYTES));
-    KQ_GUARD(put_name(&b, s->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, s->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u32(&b, s->version));
     KQ_GUARD(kq_buf_put_u8(&b, s->mode));
     KQ_GUARD(kq_buf_put_u8(&b, s->state));
@@ -641,7 +629,7 @@ enum kq_err kq_key_index_encode(const struct kq_key_index *ix, uint8_t *out, siz
     KQ_GUARD(kq_buf_put_u8(&b, KQ_KEYREG_VERSION));
     KQ_GUARD(kq_buf_put_u16(&b, (uint16_t)ix->count));
     for (uint32_t i = 0; i < ix->count; i++) {
-        KQ_GUARD(put_name(&b, ix->keys[i].name, KQ_KEY_NAME_MAX_BYTES));
+        KQ_GUARD(kq_buf_put_str8(&b, ix->keys[i].name, KQ_KEY_NAME_MAX_BYTES));
         KQ_GUARD(kq_buf_put_u64(&b, ix->keys[i].next_due_ms));
     }
     return finish(&b, out_len);

@@ -17,28 +17,9 @@
 
 /* ---- bodies ---- */
 
-static enum kq_err put_str(struct kq_buf *b, const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    KQ_ENSURE(n <= max && n <= UINT8_MAX, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_buf_put_u8(b, (uint8_t)n));
-    return kq_buf_put(b, s, n);
-}
-
-static enum kq_err get_str(struct kq_buf *b, char *out, size_t max)
-{
-    uint8_t n;
-    KQ_GUARD(kq_buf_get_u8(b, &n));
-    KQ_ENSURE(n <= max, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_buf_get(b, out, n));
-    out[n] = '\0';
-    KQ_ENSURE(strlen(out) == n, KQ_ERR_FORMAT);
-    return KQ_OK;
-}
-
 static enum kq_err get_key_name(struct kq_buf *b, char *out, bool required)
 {
-    KQ_GUARD(get_str(b, out, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_get_str8(b, out, KQ_KEY_NAME_MAX_BYTES));
     size_t n = strlen(out);
     KQ_ENSURE(n > 0 || !required, KQ_ERR_FORMAT);
     KQ_ENSURE(n == 0 || kq_key_name_ok(out, n), KQ_ERR_FORMAT);
@@ -53,8 +34,8 @@ enum kq_err kq_key_tx_encode(uint16_t op, const struct kq_key_tx *t, uint8_t *ou
     *out_len = 0;
     KQ_ENSURE(op >= KQ_KEY_OP_CREATE && op <= KQ_KEY_OP_REFRESH, KQ_ERR_INVALID_ARG);
     KQ_GUARD(kq_buf_put_u8(&b, KQ_KEYREG_VERSION));
-    KQ_GUARD(put_str(&b, t->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
-    KQ_GUARD(put_str(&b, t->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, t->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, t->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u8(&b, t->usage));
     KQ_GUARD(kq_buf_put_u32(&b, t->n));
     KQ_GUARD(kq_buf_put_u32(&b, t->t));
@@ -70,7 +51,7 @@ static enum kq_err key_tx_fields(uint16_t op, struct kq_buf *b, struct kq_key_tx
     uint8_t v;
     KQ_GUARD(kq_buf_get_u8(b, &v));
     KQ_ENSURE(v == KQ_KEYREG_VERSION, KQ_ERR_VERSION);
-    KQ_GUARD(get_str(b, t->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
+    KQ_GUARD(kq_buf_get_str8(b, t->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
     KQ_ENSURE(t->client[0] == '\0' || kq_client_id_ok(t->client, strlen(t->client)), KQ_ERR_FORMAT);
     KQ_GUARD(get_key_name(b, t->name, op != KQ_KEY_OP_REFRESH));
     KQ_GUARD(kq_buf_get_u8(b, &t->usage));
@@ -122,7 +103,7 @@ enum kq_err kq_keeper_tx_encode(uint16_t op, const struct kq_keeper_tx *t, uint8
         KQ_ENSURE(t->n_usage >= 1 && t->n_usage <= KQ_KEYREG_MAX_USAGE_ITEMS, KQ_ERR_LIMIT);
         KQ_GUARD(kq_buf_put_u8(&b, (uint8_t)t->n_usage));
         for (uint32_t i = 0; i < t->n_usage; i++) {
-            KQ_GUARD(put_str(&b, t->usage[i].name, KQ_KEY_NAME_MAX_BYTES));
+            KQ_GUARD(kq_buf_put_str8(&b, t->usage[i].name, KQ_KEY_NAME_MAX_BYTES));
             KQ_GUARD(kq_buf_put_u64(&b, t->usage[i].ops));
         }
         break;
@@ -199,7 +180,7 @@ enum kq_err kq_evidence_tx_encode(const struct kq_evidence_tx *t, uint8_t *out, 
     KQ_ENSURE(t->response_len >= 1 && t->response_len <= KQ_PARTIAL_MAXBYTES, KQ_ERR_LIMIT);
     KQ_GUARD(kq_buf_put_u8(&b, KQ_KEYREG_VERSION));
     KQ_GUARD(kq_buf_put_u32(&b, t->keeper));
-    KQ_GUARD(put_str(&b, t->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, t->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u32(&b, t->version));
     KQ_GUARD(kq_buf_put_u64(&b, t->epoch));
     KQ_GUARD(kq_buf_put_bytes16(&b, t->response, t->response_len));

@@ -10,25 +10,6 @@
 #include "base/buf.h"
 #include "ledger/tx_client.h"
 
-static enum kq_err put_str(struct kq_buf *b, const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    KQ_ENSURE(n <= max && n <= UINT8_MAX, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_buf_put_u8(b, (uint8_t)n));
-    return kq_buf_put(b, s, n);
-}
-
-static enum kq_err get_str(struct kq_buf *b, char *out, size_t max)
-{
-    uint8_t n;
-    KQ_GUARD(kq_buf_get_u8(b, &n));
-    KQ_ENSURE(n <= max, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_buf_get(b, out, n));
-    out[n] = '\0';
-    KQ_ENSURE(strlen(out) == n, KQ_ERR_FORMAT);
-    return KQ_OK;
-}
-
 static enum kq_err put_bytes32(struct kq_buf *b, const uint8_t *p, size_t n)
 {
     KQ_ENSURE(n <= UINT32_MAX, KQ_ERR_LIMIT);
@@ -64,8 +45,8 @@ enum kq_err kq_orch_req_encode(const struct kq_orch_req *r, uint8_t *out, size_t
     KQ_GUARD(kq_buf_put_u8(&b, KQ_ORCH_MSG_VERSION));
     KQ_GUARD(kq_buf_put_u8(&b, r->op));
     KQ_GUARD(kq_buf_put_u8(&b, r->flags));
-    KQ_GUARD(put_str(&b, r->name, KQ_KEY_NAME_MAX_BYTES));
-    KQ_GUARD(put_str(&b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, r->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u32(&b, r->version));
     KQ_GUARD(kq_buf_put_u8(&b, (uint8_t)r->n_ctx));
     for (size_t i = 0; i < r->n_ctx; i++) {
@@ -87,9 +68,9 @@ static enum kq_err req_fields(struct kq_buf *b, struct kq_orch_req *r)
     KQ_ENSURE(r->op >= KQ_ORCH_DATAKEY && r->op <= KQ_ORCH_DERIVE, KQ_ERR_FORMAT);
     KQ_GUARD(kq_buf_get_u8(b, &r->flags));
     KQ_ENSURE((r->flags & ~KQ_ORCH_SEALED) == 0, KQ_ERR_FORMAT);
-    KQ_GUARD(get_str(b, r->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_get_str8(b, r->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_ENSURE(kq_key_name_ok(r->name, strlen(r->name)), KQ_ERR_FORMAT);
-    KQ_GUARD(get_str(b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
+    KQ_GUARD(kq_buf_get_str8(b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
     KQ_GUARD(kq_buf_get_u32(b, &r->version));
     KQ_GUARD(kq_buf_get_u8(b, &n));
     KQ_ENSURE(n <= KQ_MAX_CONTEXT_PAIRS, KQ_ERR_LIMIT);

@@ -28,43 +28,10 @@ KQ_STATIC_ASSERT(KQ_KEEPER_REQ_MAX_BYTES <= KQ_MAX_FRAME_PAYLOAD, "a request fit
 
 /* ---- shared field helpers ---- */
 
-static enum kq_err put_str8(struct kq_buf *b, const char *s, size_t max)
-{
-    size_t n = strnlen(s, max + 1);
-    KQ_ENSURE(n <= max, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_buf_put_u8(b, (uint8_t)n));
-    return kq_buf_put(b, s, n);
-}
-
-/* A u8 length then bytes into out (max + 1 bytes, NUL-terminated); FORMAT for an embedded NUL. */
-static enum kq_err get_str8(struct kq_buf *b, char *out, size_t max)
-{
-    uint8_t n = 0;
-    const uint8_t *p = NULL;
-    KQ_GUARD(kq_buf_get_u8(b, &n));
-    KQ_ENSURE(n <= max, KQ_ERR_LIMIT);
-    KQ_GUARD(kq_buf_get_ptr(b, &p, n));
-    KQ_ENSURE(memchr(p, 0, n) == NULL, KQ_ERR_FORMAT);
-    memcpy(out, p, n);
-    out[n] = 0;
-    return KQ_OK;
-}
-
-/* A key name: 1..KQ_KEY_NAME_MAX_BYTES of [A-Za-z0-9._-] (docs/keys.md §1; the registry's
- * kq_key_name_ok applies the same rule). */
+/* A key name: the registry's rule (kq_key_name_ok). */
 static bool name_ok(const char *name)
 {
-    size_t n = strnlen(name, KQ_KEY_NAME_MAX_BYTES + 1);
-    if (n == 0 || n > KQ_KEY_NAME_MAX_BYTES)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return kq_key_name_ok(name, strnlen(name, KQ_KEY_NAME_MAX_BYTES + 1));
 }
 
 static bool client_ok(const char *client)
@@ -192,10 +159,10 @@ enum kq_err kq_keeper_req_encode(const struct kq_keeper_req *r, uint8_t *out, si
     KQ_GUARD(kq_buf_put_u8(&b, KQ_KEEPER_MSG_VERSION));
     KQ_GUARD(kq_buf_put(&b, r->request_id, KQ_PARTIAL_REQIDBYTES));
     KQ_GUARD(kq_buf_put_u8(&b, r->op));
-    KQ_GUARD(put_str8(&b, r->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, r->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u32(&b, r->version));
     KQ_GUARD(kq_buf_put_u64(&b, r->epoch));
-    KQ_GUARD(put_str8(&b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(&b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u8(&b, r->seal ? 1 : 0));
     KQ_GUARD(put_req_body(&b, r));
     KQ_ASSERT(kq_buf_len(&b) <= KQ_KEEPER_REQ_MAX_BYTES);
@@ -233,10 +200,10 @@ static enum kq_err req_read(struct kq_keeper_req *r, struct kq_buf *b)
     KQ_GUARD(kq_buf_get(b, r->request_id, KQ_PARTIAL_REQIDBYTES));
     KQ_GUARD(kq_buf_get_u8(b, &r->op));
     KQ_ENSURE(op_ok(r->op), KQ_ERR_FORMAT);
-    KQ_GUARD(get_str8(b, r->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_get_str8(b, r->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_get_u32(b, &r->version));
     KQ_GUARD(kq_buf_get_u64(b, &r->epoch));
-    KQ_GUARD(get_str8(b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
+    KQ_GUARD(kq_buf_get_str8(b, r->client, KQ_LEDGER_CLIENT_ID_MAX_BYTES));
     KQ_GUARD(kq_buf_get_u8(b, &seal));
     KQ_ENSURE(seal <= 1, KQ_ERR_FORMAT);
     r->seal = seal == 1;
@@ -366,7 +333,7 @@ static enum kq_err put_frost_body(struct kq_buf *b, const struct kq_frost_resp *
 {
     KQ_GUARD(kq_buf_put_u8(b, KQ_KEEPER_MSG_VERSION));
     KQ_GUARD(kq_buf_put(b, r->request_id, KQ_PARTIAL_REQIDBYTES));
-    KQ_GUARD(put_str8(b, r->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_put_str8(b, r->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_put_u32(b, r->version));
     KQ_GUARD(kq_buf_put_u64(b, r->epoch));
     KQ_GUARD(kq_buf_put_u32(b, r->index));
@@ -388,7 +355,7 @@ static enum kq_err get_frost_body(struct kq_buf *b, struct kq_frost_resp *r)
     KQ_GUARD(kq_buf_get_u8(b, &version));
     KQ_ENSURE(version == KQ_KEEPER_MSG_VERSION, KQ_ERR_VERSION);
     KQ_GUARD(kq_buf_get(b, r->request_id, KQ_PARTIAL_REQIDBYTES));
-    KQ_GUARD(get_str8(b, r->name, KQ_KEY_NAME_MAX_BYTES));
+    KQ_GUARD(kq_buf_get_str8(b, r->name, KQ_KEY_NAME_MAX_BYTES));
     KQ_GUARD(kq_buf_get_u32(b, &r->version));
     KQ_GUARD(kq_buf_get_u64(b, &r->epoch));
     KQ_GUARD(kq_buf_get_u32(b, &r->index));

@@ -41,6 +41,28 @@ static void test_buf_roundtrip(void **state)
     assert_int_equal(kq_buf_expect_end(&r), KQ_OK);
 }
 
+static void test_buf_str8(void **state)
+{
+    (void)state;
+    uint8_t mem[16];
+    char out[9];
+    struct kq_buf w, r;
+    kq_buf_writer(&w, mem, sizeof mem);
+    assert_int_equal(kq_buf_put_str8(&w, "orders", 8), KQ_OK);
+    assert_int_equal(kq_buf_put_str8(&w, "too-long-name", 8), KQ_ERR_LIMIT);
+    kq_buf_reader(&r, mem, kq_buf_len(&w));
+    assert_int_equal(kq_buf_get_str8(&r, out, 8), KQ_OK);
+    assert_string_equal(out, "orders");
+    const uint8_t nul[] = {3, 'a', 0, 'b'},
+                  longer[] = {9, 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
+    kq_buf_reader(&r, nul, sizeof nul);
+    assert_int_equal(kq_buf_get_str8(&r, out, 8), KQ_ERR_FORMAT);
+    kq_buf_reader(&r, longer, sizeof longer);
+    assert_int_equal(kq_buf_get_str8(&r, out, 8), KQ_ERR_LIMIT);
+    kq_buf_reader(&r, longer, 4);
+    assert_int_equal(kq_buf_get_str8(&r, out, 9), KQ_ERR_TRUNCATED);
+}
+
 static void test_buf_bounds(void **state)
 {
     (void)state;
@@ -111,9 +133,9 @@ int main(void)
     if (kq_init(0) != KQ_OK)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_roundtrip), cmocka_unit_test(test_buf_bounds),
-        cmocka_unit_test(test_size_arith),    cmocka_unit_test(test_strerror_total),
-        cmocka_unit_test(test_secure_mem),
+        cmocka_unit_test(test_buf_roundtrip),  cmocka_unit_test(test_buf_bounds),
+        cmocka_unit_test(test_buf_str8),       cmocka_unit_test(test_size_arith),
+        cmocka_unit_test(test_strerror_total), cmocka_unit_test(test_secure_mem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
