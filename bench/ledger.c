@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_cluster.h"
+
 #include "base/mem.h"
 #include "ledger/block.h"
 #include "ledger/tx_client.h"
@@ -37,47 +39,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* CPU seconds (user + system) used so far by the cluster: the dev process and its children. */
-static double cluster_cpu_s(pid_t dev)
-{
-    char path[64], line[1024];
-    double total = 0;
-    FILE *f = popen("ps -e -o pid=,ppid=", "r");
-    if (f == NULL)
-        return 0;
-    long pid, ppid;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (sscanf(line, "%ld %ld", &pid, &ppid) != 2 || (pid != dev && ppid != dev))
-            continue;
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        FILE *st = fopen(path, "r");
-        if (st == NULL)
-            continue;
-        unsigned long ut = 0, stime = 0;
-        if (fgets(line, sizeof line, st) != NULL) {
-            const char *p = strrchr(line, ')'); /* the command may hold spaces */
-            if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                                    &ut, &stime) == 2)
-                total += (double)(ut + stime) / (double)sysconf(_SC_CLK_TCK);
-        }
-        fclose(st);
-    }
-    pclose(f);
-    return total;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-struct env {
-    char addrs[4][128];
-    char cacert[512], cert[512], key[512];
-};
-
-static struct env E;
 static kq_hash chain;
 static uint8_t admin_sk[64];
 
@@ -271,45 +238,6 @@ static double verify_rate(void)
             n += crypto_sign_verify_detached(sig, msg, sizeof msg, pk) == 0;
     }
     return (double)n / (now_s() - t0);
-}
-
-static int read_env(const char *dir)
-{
-    char path[512], line[4096];
-    snprintf(path, sizeof path, "%s/env", dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        if (sscanf(line, "export KQ_ADDRS=\"%127s %127s %127s %127[^\"]\"", E.addrs[0], E.addrs[1],
-                   E.addrs[2], E.addrs[3]) == 4)
-            continue;
-        sscanf(line, "export KQ_CACERT=%511s", E.cacert);
-        sscanf(line, "export KQ_CLIENT_CERT=%511s", E.cert);
-        sscanf(line, "export KQ_CLIENT_KEY=%511s", E.key);
-    }
-    fclose(f);
-    return E.addrs[3][0] != '\0' && E.key[0] != '\0' ? 0 : -1;
-}
-
-static pid_t start_cluster(const char *self, const char *dir)
-{
-    char bin[1024];
-    snprintf(bin, sizeof bin, "%s", self);
-    *strrchr(bin, '/') = '\0';
-    *strrchr(bin, '/') = '\0';
-    strncat(bin, "/keyquorum", sizeof bin - strlen(bin) - 1);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char log[600];
-        snprintf(log, sizeof log, "%s/dev.out", dir);
-        if (freopen(log, "w", stdout) == NULL)
-            _exit(127);
-        execl(bin, bin, "dev", "--nodes", "4", "--dir", dir, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
 }
 
 static void report_latency(struct worker *lw, size_t n, double secs)
