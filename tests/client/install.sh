@@ -28,7 +28,10 @@ int main(void)
     return ok ? 0 : 1;
 }
 C
+# an instrumented (ASan/UBSan) library needs its runtime in the program too
+SAN=()
+grep -q '^KQ_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" && SAN=(-fsanitize=address,undefined)
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror "$P/t.c" -o "$P/t" $(PKG_CONFIG_PATH="$P/prefix/lib/pkgconfig" pkg-config --cflags --libs keyquorum)
+cc -std=c11 -Wall -Werror "${SAN[@]}" "$P/t.c" -o "$P/t" $(PKG_CONFIG_PATH="$P/prefix/lib/pkgconfig" pkg-config --cflags --libs keyquorum)
 "$P/t" | grep -q "genesis" || { echo "FAIL: the installed library misbehaves" >&2; exit 1; }
 echo "ok"
