@@ -193,4 +193,10 @@ expect 202 delete "$(del 1 /v1/keys/sessions)"
 expect 409 "derive while pending deletion" "$(post 1 /v1/keys/sessions/derive '{"context":{"user":"42"}}')"
 expect 200 "cancel deletion" "$(post 1 /v1/keys/sessions/cancel-deletion '{}')"
 expect 200 "derive after cancel" "$(post 1 /v1/keys/sessions/derive '{"context":{"user":"42"}}')"
+echo "-- no key material in any log: neither a data key nor a derived key appears"
+for secret in "$PT" "$K1" "$E5"; do
+    if grep -rqF "$secret" "$D"/node-*/node.log "$D/dev.out"; then
+        fail "a secret reached a log: $secret"
+    fi
+done
 echo "ok"
