@@ -613,21 +613,14 @@ static enum kq_err frost_pub(const struct flow *f, struct kq_frost_public_packag
                                             f->sh.t, f->sh.n);
 }
 
-/* Round one done: round two to the same signers, with the sorted commitment list. */
+/* Round one done: round two to the same signers, with the commitment list (slots in index order,
+ * so sorted by identifier; a slot being asked stays in the list). */
 static enum kq_err sign_round2(struct orch *o, struct flow *f, struct kq_actions *out)
 {
     f->round = 2;
     for (uint32_t i = 0; i < f->sh.n; i++)
-        if (f->slots[i].state == SL_DONE) {
-            f->slots[i].state = SL_ASKED; /* counted in the list by send_req */
-            kstat(o, f->sh.keepers[i])->inflight++;
-        }
-    for (uint32_t i = 0; i < f->sh.n; i++)
-        if (f->slots[i].state == SL_ASKED) {
-            struct kstat *s = kstat(o, f->sh.keepers[i]);
-            s->inflight--; /* send_req counts it again */
+        if (f->slots[i].state == SL_DONE)
             KQ_GUARD(send_req(o, f, i, KQ_KREQ_FROST_SIGN, out, NULL));
-        }
     return KQ_OK;
 }
 
