@@ -502,6 +502,11 @@ static int combine_sealed(kq_client *c, const char *name, const struct kq_contex
         rc = build_label(label, name, version, (enum kq_purpose)ct.type, ctx, n_ctx);
     size_t i;
     json_t *e;
+    uint32_t who[KQ_DKG_MAX_N];
+    uint8_t(*opened)[KQ_PARTIAL_MAXBYTES] = malloc(KQ_DKG_MAX_N * KQ_PARTIAL_MAXBYTES);
+    size_t opened_len[KQ_DKG_MAX_N];
+    if (rc == KQ_OK && opened == NULL)
+        rc = KQ_ERR_NOMEM;
     json_array_foreach(parts, i, e)
     {
         if (rc != KQ_OK || n >= KQ_DKG_MAX_N)
@@ -509,27 +514,48 @@ static int combine_sealed(kq_client *c, const char *name, const struct kq_contex
         size_t slen = 0;
         uint8_t *s = unb64(json_object_get(e, "sealed"), &slen);
         uint32_t idx = (uint32_t)json_integer_value(json_object_get(e, "index"));
-        uint8_t opened[KQ_PARTIAL_MAXBYTES], pk[32];
+        uint8_t pk[32];
         struct kq_partial_resp r;
         bool ok = s != NULL && slen > crypto_box_SEALBYTES &&
-                  slen - crypto_box_SEALBYTES <= sizeof opened && idx >= 1 && idx <= sh->n &&
-                  crypto_box_seal_open(opened, s, slen, c->x_pk, c->x_sk) == 0 &&
-                  kq_partial_decode(&r, opened, slen - crypto_box_SEALBYTES) == KQ_OK &&
+                  slen - crypto_box_SEALBYTES <= KQ_PARTIAL_MAXBYTES && idx >= 1 && idx <= sh->n &&
+                  crypto_box_seal_open(opened[n], s, slen, c->x_pk, c->x_sk) == 0 &&
+                  kq_partial_decode(&r, opened[n], slen - crypto_box_SEALBYTES) == KQ_OK &&
                   r.index == idx && keeper_pk(c, sh->keepers[idx - 1], pk) == KQ_OK &&
                   kq_partial_verify(&r, pk) == KQ_OK && kq_partial_unwrap_part(&p[n], &r) == KQ_OK;
         kq_secure_free(s);
-        kq_wipe(opened, sizeof opened);
-        if (ok)
-            memcpy(S_i[n++], sh->public_shares[idx - 1], KQ_POINTBYTES);
+        if (ok) {
+            memcpy(S_i[n], sh->public_shares[idx - 1], KQ_POINTBYTES);
+            who[n] = sh->keepers[idx - 1];
+            opened_len[n] = slen - crypto_box_SEALBYTES;
+            n++;
+        }
     }
-    uint8_t *pt = NULL;
+    uint8_t *pt = NULL, faulty[KQ_DKG_MAX_N] = {0};
     size_t pt_len = 0;
     if (rc == KQ_OK) {
         pt = kq_secure_alloc(ct.sealed_len > 0 ? ct.sealed_len : 1);
         rc = (int)(pt != NULL ? kq_tkem_combine_verified(
-                                    pt, ct.sealed_len, &pt_len, NULL, &ct, label, v.public_key, p,
+                                    pt, ct.sealed_len, &pt_len, faulty, &ct, label, v.public_key, p,
                                     (const uint8_t(*)[KQ_POINTBYTES])S_i, n, sh->t)
                               : KQ_ERR_NOMEM);
+    }
+    /* a keeper whose signed partial carries a false proof: its response is evidence */
+    uint32_t reported = 0;
+    for (size_t k = 0; opened != NULL && k < n; k++)
+        if (faulty[k]) {
+            json_t *body =
+                json_pack("{s:s,s:I,s:I,s:I,s:o}", "key", name, "version", (json_int_t)version,
+                          "epoch", (json_int_t)epoch, "keeper", (json_int_t)who[k], "response",
+                          b64_json(opened[k], opened_len[k]));
+            json_t *j = NULL;
+            if (call(c, "POST", "/v1/evidence", body, &j) == KQ_OK)
+                reported = who[k];
+            json_decref(body);
+            json_decref(j);
+        }
+    if (opened != NULL) {
+        kq_wipe(opened, KQ_DKG_MAX_N * KQ_PARTIAL_MAXBYTES);
+        free(opened);
     }
     free(sh);
     free(label);
@@ -537,6 +563,11 @@ static int combine_sealed(kq_client *c, const char *name, const struct kq_contex
     kq_wipe(p, sizeof p);
     if (rc != KQ_OK) {
         kq_secure_free(pt);
+        if (reported != 0)
+            return fail(c, (enum kq_err)rc,
+                        "keeper %u sealed a false partial; it was reported as evidence, retry "
+                        "(the cluster routes around it once the evidence commits)",
+                        reported);
         return fail(c, (enum kq_err)rc, "sealed partials do not combine: %s",
                     kq_strerror((enum kq_err)rc));
     }

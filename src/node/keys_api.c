@@ -13,7 +13,10 @@
 #include "base/roles.h"
 #include "crypto/tkem.h"
 #include "crypto/tprf.h"
+#include "crypto/partial.h"
 #include "ledger/tx_client.h"
+#include "ledger/tx_member.h"
+#include "node/ledger_node.h"
 #include "orch/orch_msg.h"
 
 struct data_req {
@@ -401,6 +404,72 @@ static void h_derive(struct kq_http_req *req, void *ctx)
     handle(req, ctx, KQ_ORCH_DERIVE);
 }
 
+/* POST /v1/evidence {"key","version","epoch","keeper","response"}: a keeper's signed response
+ * whose proof is false, reported by whoever holds it (a client that combined sealed partials).
+ * Checked here against the ledger (so junk never reaches the mempool), then submitted signed by
+ * this node; every validator checks it again. */
+static void h_evidence(struct kq_http_req *req, void *ctx)
+{
+    struct kq_keys_node *kn = ctx;
+    if (!kq_keys_authorize(kn, req, KQ_CLIENT_ROLE_USER | KQ_CLIENT_ROLE_ADMIN,
+                           "reporting evidence"))
+        return;
+    json_t *body = kq_http_body(req);
+    json_t *name = json_object_get(body, "key"), *v = json_object_get(body, "version");
+    json_t *e = json_object_get(body, "epoch"), *k = json_object_get(body, "keeper");
+    uint8_t *resp = NULL;
+    size_t len = 0, cap = 0;
+    if (!json_is_string(name) || !json_is_integer(v) || !json_is_integer(e) ||
+        !json_is_integer(k) || json_integer_value(v) < 1 || json_integer_value(v) > UINT32_MAX ||
+        json_integer_value(e) < 1 || json_integer_value(k) < 1 ||
+        json_integer_value(k) > KQ_LEDGER_MAX_NODE_ID ||
+        !kq_key_name_ok(json_string_value(name), json_string_length(name)) ||
+        !unb64(json_object_get(body, "response"), KQ_PARTIAL_MAXBYTES, &resp, &len, &cap)) {
+        tmp_free(resp, cap);
+        kq_http_reply_error(req, 400, "invalid_argument",
+                            "body is {\"key\", \"version\", \"epoch\", \"keeper\", "
+                            "\"response\": base64 of the keeper's signed response}");
+        return;
+    }
+    struct kq_evidence_tx ev = {.keeper = (uint32_t)json_integer_value(k),
+                                .version = (uint32_t)json_integer_value(v),
+                                .epoch = (uint64_t)json_integer_value(e),
+                                .response = resp,
+                                .response_len = len};
+    snprintf(ev.name, sizeof ev.name, "%s", json_string_value(name));
+    const struct kq_smt *st = kq_keys_node_state(kn, NULL);
+    struct kq_sharing_rec *sh = malloc(sizeof *sh);
+    struct kq_member_node m;
+    struct kq_partial_resp r;
+    KQ_ASSERT(sh != NULL);
+    bool ok = st != NULL && kq_keyreg_sharing(st, ev.name, ev.version, ev.epoch, sh) == KQ_OK &&
+              kq_member_get(st, ev.keeper, &m) == KQ_OK &&
+              kq_partial_decode(&r, resp, len) == KQ_OK && r.index >= 1 && r.index <= sh->n &&
+              sh->keepers[r.index - 1] == ev.keeper &&
+              kq_partial_evidence_check(&r, m.identity_pk, sh->public_shares[r.index - 1]) == 1;
+    free(sh);
+    uint8_t tx[KQ_PARTIAL_MAXBYTES + 256];
+    size_t tx_len = 0;
+    enum kq_err err = ok ? kq_evidence_tx_encode(&ev, tx, sizeof tx, &tx_len) : KQ_OK;
+    tmp_free(resp, cap);
+    if (!ok) {
+        kq_http_reply_error(req, 400, "not_evidence",
+                            "this response is not evidence against keeper %u: unknown sharing, "
+                            "a signature that does not verify, or a proof that holds",
+                            ev.keeper);
+        return;
+    }
+    if (err == KQ_OK)
+        err = kq_ledger_node_submit(kq_keys_node_ledger(kn), KQ_TX_FAMILY_EVIDENCE,
+                                    KQ_EVIDENCE_OP_PARTIAL, tx, tx_len, false, NULL, NULL, NULL);
+    if (err != KQ_OK) {
+        kq_http_reply_err(req, err, "the evidence could not be submitted");
+        return;
+    }
+    kq_http_reply_json(req, 202,
+                       json_pack("{s:b,s:I}", "submitted", true, "keeper", (json_int_t)ev.keeper));
+}
+
 enum kq_err kq_keys_api_routes(struct kq_keys_node *kn, struct kq_http_server *http)
 {
     static const struct {
@@ -414,5 +483,5 @@ enum kq_err kq_keys_api_routes(struct kq_keys_node *kn, struct kq_http_server *h
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         KQ_GUARD(kq_http_route(http, "POST", routes[i].path, KQ_ROUTE_JSON_BODY, routes[i].h, kn));
-    return KQ_OK;
+    return kq_http_route(http, "POST", "/v1/evidence", KQ_ROUTE_JSON_BODY, h_evidence, kn);
 }
