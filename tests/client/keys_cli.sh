@@ -66,18 +66,7 @@ set +e
 set -e
 
 echo "-- sealed delivery: carol's partials are sealed to her X25519 key and combined by the library"
-"$BIN" pki issue-client --dir "$D" --name carol >/dev/null
-openssl genpkey -algorithm X25519 -out "$D/carol.x.pem" 2>/dev/null
-openssl pkey -in "$D/carol.x.pem" -noout -text 2>/dev/null | python3 -c '
-import sys, re
-t = sys.stdin.read()
-def grab(label):
-    m = re.search(label + r":\s*((?:[0-9a-f]{2}:?\s*)+)", t)
-    return re.sub(r"[^0-9a-f]", "", m.group(1))
-open(sys.argv[1], "w").write(grab("priv") + "\n")
-open(sys.argv[2], "w").write(grab("pub") + "\n")' "$D/carol.x.hex" "$D/carol.xpub.hex"
-"$BIN" client set --id carol --roles user --trust 90 --cert "$D/carol.crt" \
-    --x25519 "$(cat "$D/carol.xpub.hex")" >/dev/null
+sealed_client carol
 CURL=(curl -sS --max-time 20 --cacert "$KQ_CACERT" --cert "$D/carol.crt" --key "$D/carol.key" -H 'Content-Type: application/json')
 "${CURL[@]}" --data "{\"ciphertext\":\"$RW\",\"context\":{\"tenant\":\"acme\"}}" "$KQ_ADDR/v1/keys/orders/decrypt" >"$D/raw"
 grep -q '"sealed"' "$D/raw" || fail "carol's reply is not sealed: $(cat "$D/raw")"

@@ -37,3 +37,22 @@ done
 [ -f "$D/env" ] || fail "dev cluster not healthy within 30 s"
 # shellcheck disable=SC1091
 source "$D/env"
+
+# Issues a client certificate for $1 and an X25519 keypair ($D/$1.x.hex holds the secret, hex), and
+# records $1 on the ledger with the user role and that key: its decryptions use sealed delivery.
+# Needs KQ_ENV (the cluster's env file) exported.
+sealed_client() {
+    local name=$1
+    "$BIN" pki issue-client --dir "$D" --name "$name" >/dev/null
+    openssl genpkey -algorithm X25519 -out "$D/$name.x.pem" 2>/dev/null
+    openssl pkey -in "$D/$name.x.pem" -noout -text 2>/dev/null | python3 -c '
+import sys, re
+t = sys.stdin.read()
+def grab(label):
+    m = re.search(label + r":\s*((?:[0-9a-f]{2}:?\s*)+)", t)
+    return re.sub(r"[^0-9a-f]", "", m.group(1))
+open(sys.argv[1], "w").write(grab("priv") + "\n")
+open(sys.argv[2], "w").write(grab("pub") + "\n")' "$D/$name.x.hex" "$D/$name.xpub.hex"
+    "$BIN" client set --id "$name" --roles user --trust 90 --cert "$D/$name.crt" \
+        --x25519 "$(cat "$D/$name.xpub.hex")" >/dev/null
+}

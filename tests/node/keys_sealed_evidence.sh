@@ -19,18 +19,7 @@ ADMIN=(curl -sS --max-time 30 --cacert "$KQ_CACERT" --cert "$KQ_CLIENT_CERT" --k
 
 echo "-- a key and a sealed-delivery client (carol)"
 "$BIN" key create k -usage encrypt -n 4 -t 3 >/dev/null
-"$BIN" pki issue-client --dir "$D" --name carol >/dev/null
-openssl genpkey -algorithm X25519 -out "$D/carol.x.pem" 2>/dev/null
-openssl pkey -in "$D/carol.x.pem" -noout -text 2>/dev/null | python3 -c '
-import sys, re
-t = sys.stdin.read()
-def grab(label):
-    m = re.search(label + r":\s*((?:[0-9a-f]{2}:?\s*)+)", t)
-    return re.sub(r"[^0-9a-f]", "", m.group(1))
-open(sys.argv[1], "w").write(grab("priv") + "\n")
-open(sys.argv[2], "w").write(grab("pub") + "\n")' "$D/carol.x.hex" "$D/carol.xpub.hex"
-"$BIN" client set --id carol --roles user --trust 90 --cert "$D/carol.crt" \
-    --x25519 "$(cat "$D/carol.xpub.hex")" >/dev/null
+sealed_client carol
 CT=$("$BIN" datakey k -context a=b | field '["ciphertext"]')
 
 echo "-- what is not a keeper's signed false response is refused as evidence (400)"
