@@ -255,10 +255,14 @@ static int verified(kq_client *c, const char *key, uint8_t **value, size_t *vlen
     struct kq_header h;
     if (c->genesis[0] == '\0')
         return fail(c, KQ_ERR_CONFIG, "no genesis file: verified reads need the trust root");
-    enum kq_err e = kq_trust_load(&c->trust, &c->conn, NULL, c->genesis, c->err, sizeof c->err);
-    if (!e)
+    /* an unreadable trust root is the caller's configuration, not the network */
+    if (c->trust.genesis == NULL &&
+        !kq_trust_load_genesis(&c->trust, c->genesis, c->err, sizeof c->err))
+        return KQ_ERR_CONFIG;
+    if (!kq_trust_load(&c->trust, &c->conn, NULL, c->genesis, c->err, sizeof c->err))
         return KQ_ERR_NET;
-    e = kq_trust_value(&c->trust, &c->conn, NULL, key, &j, value, vlen, &h, c->err, sizeof c->err);
+    enum kq_err e =
+        kq_trust_value(&c->trust, &c->conn, NULL, key, &j, value, vlen, &h, c->err, sizeof c->err);
     json_decref(j);
     if (e == KQ_OK && *value == NULL)
         e = KQ_ERR_NOT_FOUND;

@@ -34,8 +34,14 @@ bool kq_trust_load_genesis(struct kq_trust *t, const char *genesis_path, char *e
               kq_genesis_chain_id(t->genesis, &t->chain_id) == KQ_OK &&
               kq_ledger_genesis_valset(t->genesis, t->vs) == KQ_OK;
     free(buf);
-    if (!ok)
+    if (!ok) {
+        /* nothing half-loaded stays behind to be taken for a trust root on the next call */
+        free(t->genesis);
+        free(t->vs);
+        t->genesis = NULL;
+        t->vs = NULL;
         snprintf(err, errlen, "cannot read a valid genesis from %.400s", path);
+    }
     return ok;
 }
 
