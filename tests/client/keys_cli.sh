@@ -2,7 +2,8 @@
 # The key CLI (libkeyquorum's twins) on a 4-node dev cluster: key create/list/show (the active
 # public key verified by proof), a data key wrapped locally (-local, no round trip) that decrypts
 # through the cluster, another context refused (exit 1), sign and verify (a wrong message: exit 1),
-# derive twice equal, key watch seeing a rotation, rewrap, usage errors (exit 2), and sealed
+# derive twice equal, key watch seeing a rotation, rewrap, usage errors (exit 2), min-version,
+# delete (every operation refused) and cancel-deletion, an unknown key (exit 1), and sealed
 # delivery: a client whose ledger record holds an X25519 key gets only sealed partials from the
 # cluster (the HTTP reply carries no plaintext) and the library combines them.
 # Usage: keys_cli.sh <keyquorum binary> <source dir>
@@ -80,4 +81,34 @@ KQ_TOKEN= KQ_CLIENT_CERT="$D/carol.crt" KQ_CLIENT_KEY="$D/carol.key" "$BIN" decr
 rc=$?
 set -e
 [ "$rc" = 1 ] && grep -q 'X25519' "$D/err" || fail "sealed without the secret: rc $rc $(cat "$D/err")"
+
+echo "-- the version-1 ciphertext still decrypts after the rotation; min-version"
+[ "$("$BIN" decrypt orders -ciphertext "$CT" -context tenant=acme | field '["plaintext"]')" = "$PT" ] ||
+    fail "the version-1 ciphertext no longer decrypts after a rotation"
+"$BIN" key min-version orders -version 2 | field '["at_ms"]' >/dev/null || fail "min-version"
+set +e
+"$BIN" key min-version orders 2>/dev/null; [ $? = 2 ] || fail "min-version without -version"
+set -e
+
+echo "-- delete refuses every operation until cancel-deletion"
+state() { "$BIN" key show "$1" -format json | field '["state"]'; }
+wait_state() { # NAME STATE: the committed state, polled (the DELETE reply is 202)
+    for _ in $(seq 100); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.2; done
+    fail "$1 never reached state $2 (now $(state "$1"))"
+}
+"$BIN" key delete orders | field '["delete_at_ms"]' >/dev/null || fail "delete"
+wait_state orders pending_deletion
+set +e
+"$BIN" decrypt orders -ciphertext "$RW" -context tenant=acme 2>"$D/err"
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q pending_deletion "$D/err" || fail "decrypt while pending deletion: rc $rc $(cat "$D/err")"
+"$BIN" key cancel-deletion orders >/dev/null || fail "cancel-deletion"
+wait_state orders enabled
+[ "$("$BIN" decrypt orders -ciphertext "$RW" -context tenant=acme | field '["plaintext"]')" = "$PT" ] ||
+    fail "decrypt after cancel-deletion"
+set +e
+"$BIN" key show nosuchkey 2>"$D/err"; rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q not_found "$D/err" || fail "show of an unknown key: rc $rc $(cat "$D/err")"
 echo "ok"
