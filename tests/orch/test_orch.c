@@ -37,6 +37,9 @@ static struct {
     uint8_t usage[4096];
     size_t usage_len;
     bool drop[NK + 1];
+    bool drop_sign[NK + 1]; /* drops only FROST round-two requests to that keeper */
+    size_t n_dropped_sign;
+    bool discard; /* queues no frame (flows left in flight) */
     size_t qh, qn;
     struct msg q[MAX_Q];
 } O;
@@ -62,7 +65,8 @@ static enum kq_err orch_step(const struct kq_event *ev)
         const uint8_t *p = kq_action_payload(O.acts, a);
         if (a->kind == KQ_ACT_SEND) {
             assert_int_equal(a->frame_type, KQ_FRAME_KEEPER_REQ);
-            push(false, a->peer, p, a->payload_len);
+            if (!O.discard)
+                push(false, a->peer, p, a->payload_len);
         } else if (a->kind == KQ_ACT_REPLY) {
             O.replied = true;
             O.status = a->reply_status;
@@ -87,6 +91,20 @@ static enum kq_err orch_step(const struct kq_event *ev)
     return err;
 }
 
+/* A FROST round-two request to a keeper whose round two is dropped. */
+static bool round_two(const struct msg *m)
+{
+    if (!O.drop_sign[m->peer])
+        return false;
+    struct kq_keeper_req *r = malloc(sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(kq_keeper_req_decode(r, m->bytes, m->len), KQ_OK);
+    bool two = r->op == KQ_KREQ_FROST_SIGN;
+    free(r);
+    O.n_dropped_sign += two;
+    return two;
+}
+
 /* Delivers queued frames until none is left (keepers answer at once). */
 static void pump(void)
 {
@@ -103,7 +121,7 @@ static void pump(void)
                                   .now_ms = W->time_ms,
                                   .wall_ms = W->time_ms};
             assert_int_equal(orch_step(&ev), KQ_OK);
-        } else if (m.peer >= 1 && m.peer <= NK && !O.drop[m.peer] &&
+        } else if (m.peer >= 1 && m.peer <= NK && !O.drop[m.peer] && !round_two(&m) &&
                    W->nodes[m.peer - 1].state != NULL) {
             struct kq_event ev = {.kind = KQ_EV_FRAME,
                                   .peer = ORCH,
@@ -526,6 +544,83 @@ static void test_sealed(void **state)
     assert_memory_equal(pt, dek, 32);
 }
 
+/* An unknown version is refused as such; a signer silent in round two only (after its
+ * commitment was used) makes the flow restart round one without it, and it still signs; more
+ * flows than KQ_ORCH_MAX_FLOWS in flight are refused busy. */
+static void test_version_round_two_busy(void **state)
+{
+    (void)state;
+    struct kq_orch_reply r;
+    struct kq_orch_req d = req(KQ_ORCH_DERIVE, "drv", V_BACKUP);
+    d.version = 9;
+    assert_int_equal(request(&d, &r), KQ_ERR_NOT_FOUND);
+    static const uint8_t msg[] = "round two";
+    struct kq_orch_req v = req(KQ_ORCH_VERIFY, "sig", NULL);
+    uint8_t sig[64] = {0};
+    v.data = msg;
+    v.data_len = sizeof msg - 1;
+    v.sig = sig;
+    v.sig_len = 64;
+    v.version = 9;
+    assert_int_equal(request(&v, &r), KQ_ERR_NOT_FOUND);
+    uint8_t S[32];
+    pubkey("sig", 1, S);
+    for (uint32_t k = 1; k <= NK; k++) { /* whichever signer stalls in round two */
+        memset(O.drop_sign, 0, sizeof O.drop_sign);
+        O.drop_sign[k] = true;
+        O.n_dropped_sign = 0;
+        struct kq_orch_req q = req(KQ_ORCH_SIGN, "sig", NULL);
+        q.data = msg;
+        q.data_len = sizeof msg - 1;
+        assert_int_equal(request(&q, &r), KQ_OK);
+        assert_int_equal(r.kind, KQ_ORCH_R_SIGNATURE);
+        assert_int_equal(kq_frost_verify(r.data, S, msg, sizeof msg - 1), KQ_OK);
+        assert_true(O.n_dropped_sign >= 1); /* it was chosen, stalled, and replaced */
+    }
+    memset(O.drop_sign, 0, sizeof O.drop_sign);
+    assert_int_equal(kq_orch_flow_count(O.state), 0);
+    /* fill every flow slot with decrypts whose keepers never answer */
+    char ct[1024];
+    uint8_t dek[32];
+    datakey(ct, sizeof ct, dek);
+    uint8_t *buf = malloc(KQ_ORCH_REQ_MAX_BYTES);
+    assert_non_null(buf);
+    struct kq_orch_req q = req(KQ_ORCH_DECRYPT, "enc", V_BACKUP);
+    q.data = (const uint8_t *)ct;
+    q.data_len = strlen(ct);
+    size_t len = 0;
+    assert_int_equal(kq_orch_req_encode(&q, buf, KQ_ORCH_REQ_MAX_BYTES, &len), KQ_OK);
+    O.discard = true;
+    for (size_t i = 0; i <= KQ_ORCH_MAX_FLOWS; i++) {
+        struct kq_event ev = {.kind = KQ_EV_REQUEST,
+                              .request_id = ++O.next_id,
+                              .payload = buf,
+                              .payload_len = len,
+                              .now_ms = W->time_ms};
+        O.replied = false;
+        enum kq_err e = orch_step(&ev);
+        if (i < KQ_ORCH_MAX_FLOWS) {
+            assert_int_equal(e, KQ_OK);
+            assert_false(O.replied);
+        } else {
+            assert_true(e == KQ_ERR_BUSY || (O.replied && O.status == KQ_ERR_BUSY));
+        }
+    }
+    assert_int_equal(kq_orch_flow_count(O.state), KQ_ORCH_MAX_FLOWS);
+    free(buf);
+    /* they all give up once their keepers time out, freeing the slots */
+    for (int i = 0; i < 200 && kq_orch_flow_count(O.state) > 0; i++) {
+        W->time_ms += KQ_ORCH_TICK_MS;
+        struct kq_event t = {
+            .kind = KQ_EV_TIMER, .timer = KQ_ORCH_TIMER_TICK, .now_ms = W->time_ms};
+        assert_int_equal(orch_step(&t), KQ_OK);
+    }
+    assert_int_equal(kq_orch_flow_count(O.state), 0);
+    O.discard = false;
+    assert_int_equal(decrypt(ct, V_BACKUP, &r), KQ_OK);
+    assert_memory_equal(r.data, dek, 32);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spare, orch_setup, orch_teardown),
         cmocka_unit_test_setup_teardown(test_byzantine, orch_setup, orch_teardown),
         cmocka_unit_test_setup_teardown(test_sealed, orch_setup, orch_teardown),
+        cmocka_unit_test_setup_teardown(test_version_round_two_busy, orch_setup, orch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
