@@ -39,7 +39,8 @@ static struct {
     bool drop[NK + 1];
     bool drop_sign[NK + 1]; /* drops only FROST round-two requests to that keeper */
     size_t n_dropped_sign;
-    bool discard; /* queues no frame (flows left in flight) */
+    uint32_t asked; /* bit k: keeper k was sent a request */
+    bool discard;   /* queues no frame (flows left in flight) */
     size_t qh, qn;
     struct msg q[MAX_Q];
 } O;
@@ -65,6 +66,8 @@ static enum kq_err orch_step(const struct kq_event *ev)
         const uint8_t *p = kq_action_payload(O.acts, a);
         if (a->kind == KQ_ACT_SEND) {
             assert_int_equal(a->frame_type, KQ_FRAME_KEEPER_REQ);
+            if (a->peer <= NK)
+                O.asked |= 1u << a->peer;
             if (!O.discard)
                 push(false, a->peer, p, a->payload_len);
         } else if (a->kind == KQ_ACT_REPLY) {
@@ -621,6 +624,65 @@ static void test_version_round_two_busy(void **state)
     assert_memory_equal(r.data, dek, 32);
 }
 
+/* A lying keeper among four with t = 3 and every other keeper answering: decrypt and derive
+ * still succeed with the right values (a spare replaces the liar), and each flow that asked it
+ * names it and submits its response as evidence. */
+static void test_byzantine_served(void **state)
+{
+    (void)state;
+    char ct[1024];
+    uint8_t dek[32], k1[32];
+    struct kq_orch_reply r;
+    datakey(ct, sizeof ct, dek);
+    /* the liar: a keeper the orchestrator asks first for both keys (it prefers the fastest;
+     * all answer at once here, so the order is the sharing's) */
+    O.asked = 0;
+    assert_int_equal(decrypt(ct, V_BACKUP, &r), KQ_OK);
+    uint32_t both = O.asked;
+    O.asked = 0;
+    struct kq_orch_req d = req(KQ_ORCH_DERIVE, "drv", V_BACKUP);
+    assert_int_equal(request(&d, &r), KQ_OK);
+    memcpy(k1, r.data, 32);
+    both &= O.asked;
+    uint32_t liar = 1;
+    while (liar <= NK && !(both & (1u << liar)))
+        liar++;
+    assert_true(liar <= NK);
+    node_stop(&W->nodes[liar - 1]);
+    node_boot(&W->nodes[liar - 1], true);
+    size_t named_dec = 0, named_drv = 0;
+    for (int i = 0; i < 6; i++) {
+        O.n_faulty = 0;
+        assert_int_equal(decrypt(ct, V_BACKUP, &r), KQ_OK);
+        assert_memory_equal(r.data, dek, 32);
+        for (size_t j = 0; j < O.n_faulty; j++)
+            assert_int_equal(O.faulty[j], liar);
+        named_dec += O.n_faulty;
+        O.n_faulty = 0;
+        size_t ev0 = O.n_evidence;
+        assert_int_equal(request(&d, &r), KQ_OK);
+        assert_memory_equal(r.data, k1, 32);
+        for (size_t j = 0; j < O.n_faulty; j++)
+            assert_int_equal(O.faulty[j], liar);
+        named_drv += O.n_faulty;
+        assert_int_equal(O.n_evidence - ev0, O.n_faulty); /* one evidence tx per naming */
+        if (O.n_faulty > 0) {
+            struct kq_evidence_tx e;
+            struct kq_partial_resp p;
+            struct kq_sharing_rec sh;
+            assert_int_equal(kq_evidence_tx_decode(&e, O.evidence, O.evidence_len), KQ_OK);
+            assert_int_equal(e.keeper, liar);
+            assert_int_equal(kq_partial_decode(&p, e.response, e.response_len), KQ_OK);
+            sharing("drv", e.version, e.epoch, &sh);
+            assert_int_equal(
+                kq_partial_evidence_check(&p, W->nodes[liar - 1].pk, sh.public_shares[p.index - 1]),
+                1);
+        }
+    }
+    assert_true(named_dec >= 1);
+    assert_true(named_drv >= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +695,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_byzantine, orch_setup, orch_teardown),
         cmocka_unit_test_setup_teardown(test_sealed, orch_setup, orch_teardown),
         cmocka_unit_test_setup_teardown(test_version_round_two_busy, orch_setup, orch_teardown),
+        cmocka_unit_test_setup_teardown(test_byzantine_served, orch_setup, orch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
