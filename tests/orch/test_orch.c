@@ -3,7 +3,8 @@
  * process: datakey then decrypt, encrypt, rewrap after a rotation, FROST sign and verify, derive;
  * a keeper that never answers (a spare after the timeout); a keeper signing wrong partials (named,
  * its evidence submitted, valid for every validator, and applied: quarantined); sealed delivery
- * combined with the client's secret; every refusal with its own error; usage reports. */
+ * combined with the client's secret; every refusal with its own error (an unknown version, more
+ * than KQ_ORCH_MAX_FLOWS in flight); a signer silent in FROST round two; usage reports. */
 #include "../keeper/keeper_world.h"
 
 #include "orch/orch.h"
