@@ -635,6 +635,9 @@ static enum kq_err finalize_one(struct kq_smt **cur, const struct kq_keyreg_ctx 
         err = session_failed(cur, c, s, &k, &v);
     else
         err = session_done(cur, c, s, r, &k, &v);
+    /* the epoch advanced while it ran (move_versions skipped the version then): move it on */
+    if (err == KQ_OK && dkg == KQ_OK && s->epoch < c->epoch.number)
+        err = kq_keyreg_mark_advance_retry(cur);
 out:
     if (r != NULL)
         kq_dkg_result_wipe(r);

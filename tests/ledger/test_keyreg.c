@@ -538,6 +538,42 @@ static void test_rotate_refresh_lost(void **state)
     assert_memory_equal(v.public_key, v1.public_key, 32);
 }
 
+/* The epoch advances while a session runs (a fresh DKG, then a refresh): each version still ends
+ * in the current epoch once its session is done. */
+static void test_advance_during_session(void **state)
+{
+    struct fx *f = *state;
+    publish_keys(f);
+    block(f);
+    struct kq_key_tx b = key_body("s"), r = {0};
+    queue_key(f, f->admin_sk, KQ_KEY_OP_CREATE, &b);
+    assert_int_equal(block(f), KQ_TX_OK);
+    queue_key(f, f->admin_sk, KQ_KEY_OP_REFRESH, &r); /* while version 1's DKG runs */
+    assert_int_equal(block(f), KQ_TX_OK);
+    struct kq_epoch_rec e;
+    assert_int_equal(kq_keyreg_epoch(f->st, &e), KQ_OK);
+    assert_int_equal(e.number, 2);
+    assert_true(run_until(f, no_sessions, NULL, 80));
+    struct kq_keyver_rec v;
+    assert_int_equal(kq_keyreg_version(f->st, "s", 1, &v), KQ_OK);
+    assert_int_equal(v.state, KQ_KEYVER_ACTIVE);
+    assert_int_equal(v.epoch, 2);
+    check_sharing(f, "s", 1, 2);
+    /* a refresh into epoch 3 runs; another request moves the epoch to 4 meanwhile */
+    queue_key(f, f->admin_sk, KQ_KEY_OP_REFRESH, &r);
+    assert_int_equal(block(f), KQ_TX_OK);
+    assert_int_equal(kq_keyreg_version(f->st, "s", 1, &v), KQ_OK);
+    assert_false(kq_hash_is_zero(&v.session));
+    queue_key(f, f->admin_sk, KQ_KEY_OP_REFRESH, &r);
+    assert_int_equal(block(f), KQ_TX_OK);
+    assert_true(run_until(f, no_sessions, NULL, 80));
+    assert_int_equal(kq_keyreg_epoch(f->st, &e), KQ_OK);
+    assert_int_equal(e.number, 4);
+    assert_int_equal(kq_keyreg_version(f->st, "s", 1, &v), KQ_OK);
+    assert_int_equal(v.epoch, 4);
+    check_sharing(f, "s", 1, 4);
+}
+
 static void test_silent_and_failed(void **state)
 {
     struct fx *f = *state;
@@ -936,6 +972,7 @@ int main(void)
         cmocka_unit_test(test_codecs),
         cmocka_unit_test_setup_teardown(test_create, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rotate_refresh_lost, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_advance_during_session, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_silent_and_failed, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_delete_and_min_version, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_usage_rotation, fx_setup, fx_teardown),
