@@ -386,7 +386,8 @@ static bool lost_since(const struct kq_smt *st, uint32_t id, uint64_t height)
 
 /* Starts the session that moves version v of k from its sharing old into epoch e: REFRESH when
  * the committee stays and every member holds its share, else RESHARE to the eligible members
- * (in their order) topped up to k->n by rank. *started false when it cannot start yet. */
+ * (in their order) topped up to k->n by rank, at least k->t of them. *started false when it
+ * cannot start yet. */
 static enum kq_err start_move(struct kq_smt **cur, const struct kq_keyreg_ctx *c,
                               const struct kq_key_rec *k, struct kq_keyver_rec *v,
                               const struct kq_sharing_rec *old, uint64_t e, bool *started)
@@ -414,8 +415,11 @@ static enum kq_err start_move(struct kq_smt **cur, const struct kq_keyreg_ctx *c
             if (!in_list(s->keepers, n, cand[i]))
                 s->keepers[n++] = cand[i];
     }
-    uint32_t t = k->t <= n ? k->t : n;
-    if (err != KQ_OK || n < t || t == 0 || holders < old->t)
+    /* The committee may shrink below k->n, but never the threshold below k->t (only an admin's
+     * RESHARE lowers it): with fewer eligible keepers the move waits for more. */
+    uint32_t t = k->t;
+    KQ_ASSERT(t >= 1);
+    if (err != KQ_OK || n < t || holders < old->t)
         goto out; /* not yet: the end of a later block retries */
     snprintf(s->name, sizeof s->name, "%s", k->name);
     s->version = v->version;

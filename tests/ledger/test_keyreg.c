@@ -574,6 +574,74 @@ static void test_advance_during_session(void **state)
     check_sharing(f, "s", 1, 4);
 }
 
+/* Queues an update of node id's keeper role; returns the tx's index in the next block. */
+static size_t set_keeper_role(struct fx *f, uint32_t id, bool keeper)
+{
+    struct kq_member_node n;
+    uint8_t body[KQ_MEMBER_NODE_MAX_BYTES];
+    size_t len;
+    assert_int_equal(kq_member_get(f->st, id, &n), KQ_OK);
+    n.roles = (uint8_t)(keeper ? n.roles | KQ_ROLE_KEEPER : n.roles & ~KQ_ROLE_KEEPER);
+    assert_int_equal(kq_member_node_encode(&n, body, sizeof body, &len), KQ_OK);
+    queue(f, f->admin_sk, KQ_TX_FAMILY_MEMBER, KQ_MEMBER_OP_UPDATE, body, len);
+    return f->n_txs - 1;
+}
+
+/* Membership changes: a removed keeper is reshared away (S and t unchanged); with fewer eligible
+ * keepers than t the move waits (t is never lowered without an admin's RESHARE) and goes on once
+ * a keeper is back. */
+static void test_keeper_removed(void **state)
+{
+    struct fx *f = *state;
+    create_key(f, "r");
+    struct kq_keyver_rec v1, v;
+    assert_int_equal(kq_keyreg_version(f->st, "r", 1, &v1), KQ_OK);
+    uint8_t body[KQ_MEMBER_REMOVE_BYTES];
+    size_t len;
+    assert_int_equal(kq_member_remove_encode(4, body, sizeof body, &len), KQ_OK);
+    queue(f, f->admin_sk, KQ_TX_FAMILY_MEMBER, KQ_MEMBER_OP_REMOVE, body, len);
+    assert_int_equal(block(f), KQ_TX_OK);
+    struct kq_epoch_rec e;
+    assert_int_equal(kq_keyreg_epoch(f->st, &e), KQ_OK);
+    assert_int_equal(e.number, 2);
+    assert_true(run_until(f, no_sessions, NULL, 60));
+    struct kq_sharing_rec *s = malloc(sizeof *s);
+    assert_non_null(s);
+    assert_int_equal(kq_keyreg_sharing(f->st, "r", 1, 2, s), KQ_OK);
+    assert_int_equal(s->n, 3);
+    assert_int_equal(s->t, 3);
+    for (uint32_t i = 0; i < s->n; i++)
+        assert_int_not_equal(s->keepers[i], 4);
+    check_sharing(f, "r", 1, 2);
+    /* node 3 stops being a keeper: two eligible keepers for t = 3 */
+    size_t at = set_keeper_role(f, 3, false);
+    block(f);
+    assert_int_equal(f->res[at].status, KQ_TX_OK);
+    assert_int_equal(kq_keyreg_epoch(f->st, &e), KQ_OK);
+    assert_int_equal(e.number, 3);
+    for (int i = 0; i < 10; i++) {
+        keepers_step(f);
+        block(f);
+    }
+    assert_int_equal(kq_keyreg_version(f->st, "r", 1, &v), KQ_OK);
+    assert_int_equal(v.epoch, 2); /* still served by its sharing of epoch 2 */
+    assert_true(kq_hash_is_zero(&v.session));
+    assert_int_equal(kq_keyreg_sharing(f->st, "r", 1, 3, s), KQ_ERR_NOT_FOUND);
+    assert_int_equal(kq_keyreg_epoch(f->st, &e), KQ_OK);
+    assert_true(e.backlog);
+    /* node 3 is a keeper again: the version moves into epoch 3 with t = 3 */
+    at = set_keeper_role(f, 3, true);
+    block(f);
+    assert_int_equal(f->res[at].status, KQ_TX_OK);
+    assert_true(run_until(f, no_sessions, NULL, 60));
+    assert_int_equal(kq_keyreg_sharing(f->st, "r", 1, 3, s), KQ_OK);
+    assert_int_equal(s->t, 3);
+    check_sharing(f, "r", 1, 3);
+    assert_int_equal(kq_keyreg_version(f->st, "r", 1, &v), KQ_OK);
+    assert_memory_equal(v.public_key, v1.public_key, 32);
+    free(s);
+}
+
 static void test_silent_and_failed(void **state)
 {
     struct fx *f = *state;
@@ -973,6 +1041,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rotate_refresh_lost, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_advance_during_session, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_keeper_removed, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_silent_and_failed, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_delete_and_min_version, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_usage_rotation, fx_setup, fx_teardown),
