@@ -45,7 +45,9 @@ struct keeper {
     uint8_t sign_pk[32], sign_sk[64];
     uint8_t xpk[8][32], xsk[8][32]; /* per epoch 1..7 */
     bool published[8];
-    bool silent; /* sends no DKG message */
+    bool silent;     /* sends no DKG message */
+    bool bad_deal;   /* its deals carry a corrupted box for the next recipient */
+    bool no_justify; /* sends no justification */
     struct held held[MAX_HELD];
     struct mach mach[MAX_MACH];
 };
@@ -237,9 +239,19 @@ static int index_of(const uint32_t *ids, uint32_t n, uint32_t id)
 static void emit(struct fx *f, struct keeper *k, const kq_hash *id,
                  const struct kq_dkg_actions *act)
 {
+    static uint8_t copy[KQ_DKG_MAX_MSG_BYTES];
     for (size_t i = 0; i < act->count && !k->silent; i++) {
-        struct kq_keeper_tx b = {
-            .session = *id, .msg = act->msgs[i].bytes, .msg_len = act->msgs[i].len};
+        struct kq_dkg_msg m;
+        size_t len = act->msgs[i].len;
+        memcpy(copy, act->msgs[i].bytes, len);
+        assert_int_equal(kq_dkg_msg_decode(copy, len, &m), KQ_OK);
+        if (m.type == KQ_DKG_MSG_JUSTIFICATION && k->no_justify)
+            continue;
+        if (m.type == KQ_DKG_MSG_DEAL && k->bad_deal) { /* the next recipient cannot open its box */
+            size_t at = (size_t)(m.boxes - copy) + (m.sender % m.nboxes) * KQ_DKG_BOXBYTES;
+            copy[at] ^= 1;
+        }
+        struct kq_keeper_tx b = {.session = *id, .msg = copy, .msg_len = len};
         queue_keeper(f, k, KQ_KEEPER_OP_DKG_MSG, &b);
     }
 }
@@ -574,14 +586,14 @@ static void test_advance_during_session(void **state)
     check_sharing(f, "s", 1, 4);
 }
 
-/* Queues an update of node id's keeper role; returns the tx's index in the next block. */
-static size_t set_keeper_role(struct fx *f, uint32_t id, bool keeper)
+/* Queues an update of node id's roles; returns the tx's index in the next block. */
+static size_t set_roles(struct fx *f, uint32_t id, uint8_t roles)
 {
     struct kq_member_node n;
     uint8_t body[KQ_MEMBER_NODE_MAX_BYTES];
     size_t len;
     assert_int_equal(kq_member_get(f->st, id, &n), KQ_OK);
-    n.roles = (uint8_t)(keeper ? n.roles | KQ_ROLE_KEEPER : n.roles & ~KQ_ROLE_KEEPER);
+    n.roles = roles;
     assert_int_equal(kq_member_node_encode(&n, body, sizeof body, &len), KQ_OK);
     queue(f, f->admin_sk, KQ_TX_FAMILY_MEMBER, KQ_MEMBER_OP_UPDATE, body, len);
     return f->n_txs - 1;
@@ -614,7 +626,7 @@ static void test_keeper_removed(void **state)
         assert_int_not_equal(s->keepers[i], 4);
     check_sharing(f, "r", 1, 2);
     /* node 3 stops being a keeper: two eligible keepers for t = 3 */
-    size_t at = set_keeper_role(f, 3, false);
+    size_t at = set_roles(f, 3, KQ_ROLE_VALIDATOR | KQ_ROLE_ORCHESTRATOR);
     block(f);
     assert_int_equal(f->res[at].status, KQ_TX_OK);
     assert_int_equal(kq_keyreg_epoch(f->st, &e), KQ_OK);
@@ -630,7 +642,7 @@ static void test_keeper_removed(void **state)
     assert_int_equal(kq_keyreg_epoch(f->st, &e), KQ_OK);
     assert_true(e.backlog);
     /* node 3 is a keeper again: the version moves into epoch 3 with t = 3 */
-    at = set_keeper_role(f, 3, true);
+    at = set_roles(f, 3, KQ_ROLE_VALIDATOR | KQ_ROLE_ORCHESTRATOR | KQ_ROLE_KEEPER);
     block(f);
     assert_int_equal(f->res[at].status, KQ_TX_OK);
     assert_true(run_until(f, no_sessions, NULL, 60));
@@ -664,6 +676,41 @@ static void test_silent_and_failed(void **state)
     struct kq_keyver_rec v;
     assert_int_equal(kq_keyreg_version(f->st, "b", 1, &v), KQ_OK);
     assert_int_equal(v.attempts, KQ_KEYREG_MAX_ATTEMPTS);
+}
+
+/* The complaints recorded for the session that made (name, version)'s sharing in epoch e. */
+static uint32_t complaints(struct fx *f, const char *name, uint32_t version, uint64_t e)
+{
+    struct kq_sharing_rec *sh = malloc(sizeof *sh);
+    struct kq_session_rec *s = malloc(sizeof *s);
+    assert_non_null(sh);
+    assert_non_null(s);
+    assert_int_equal(kq_keyreg_sharing(f->st, name, version, e, sh), KQ_OK);
+    assert_int_equal(kq_keyreg_session(f->st, &sh->session, s), KQ_OK);
+    assert_int_equal(s->state, KQ_SESSION_DONE);
+    uint32_t n = s->complaints;
+    free(sh);
+    free(s);
+    return n;
+}
+
+/* A dealer whose deal carries a bad share: its recipient complains; the dealer justifies (stays
+ * qualified) or does not (disqualified): the session finalizes at the justify deadline either
+ * way, and every keeper's share matches the recorded public shares. */
+static void test_bad_share(void **state)
+{
+    struct fx *f = *state;
+    f->k[1].bad_deal = true;
+    create_key(f, "j");
+    assert_int_equal(complaints(f, "j", 1, 1), 1);
+    check_sharing(f, "j", 1, 1);
+    f->k[1].no_justify = true;
+    create_key(f, "q");
+    assert_int_equal(complaints(f, "q", 1, 1), 1);
+    check_sharing(f, "q", 1, 1);
+    struct kq_keyver_rec v;
+    assert_int_equal(kq_keyreg_version(f->st, "q", 1, &v), KQ_OK);
+    assert_int_equal(v.attempts, 0); /* the first session succeeded */
 }
 
 static void test_delete_and_min_version(void **state)
@@ -830,6 +877,11 @@ static void test_evidence(void **state)
     response(f, &f->k[1], "e", true, resp, &len);
     queue_evidence(f, &f->k[0], 3, "e", resp, len);
     assert_int_equal(block(f), KQ_TX_INVALID);
+    /* evidence is reported by nodes only */
+    struct keeper stranger = {0};
+    keypair(stranger.sign_pk, stranger.sign_sk, 99);
+    queue_evidence(f, &stranger, 2, "e", resp, len);
+    assert_int_equal(block(f), KQ_TX_UNAUTHORIZED);
     /* the false one, attributed right: recorded once, keeper 2 quarantined */
     queue_evidence(f, &f->k[0], 2, "e", resp, len);
     assert_int_equal(block(f), KQ_TX_OK);
@@ -902,6 +954,31 @@ static void test_authorization(void **state)
     e.epoch = 5;
     queue_keeper(f, &f->k[0], KQ_KEEPER_OP_EPOCH_KEY, &e);
     assert_int_equal(block(f), KQ_TX_INVALID);
+    /* a node without the orchestrator role may not act for an admin client, nor report usage;
+     * one without the keeper role may not publish epoch keys, DKG messages or lost stores */
+    size_t at = set_roles(f, 4, KQ_ROLE_VALIDATOR);
+    block(f);
+    assert_int_equal(f->res[at].status, KQ_TX_OK);
+    struct kq_key_tx y = key_body("y");
+    strcpy(y.client, "bob");
+    queue_key(f, f->k[3].sign_sk, KQ_KEY_OP_CREATE, &y);
+    assert_int_equal(block(f), KQ_TX_UNAUTHORIZED);
+    struct kq_keeper_tx u = {.n_usage = 1};
+    strcpy(u.usage[0].name, "x");
+    u.usage[0].ops = 1;
+    queue_keeper(f, &f->k[3], KQ_KEEPER_OP_USAGE, &u);
+    assert_int_equal(block(f), KQ_TX_UNAUTHORIZED);
+    e.epoch = 2;
+    queue_keeper(f, &f->k[3], KQ_KEEPER_OP_EPOCH_KEY, &e);
+    assert_int_equal(block(f), KQ_TX_UNAUTHORIZED);
+    struct kq_keeper_tx lost = {.epoch = 1};
+    memset(lost.pk, 4, 32);
+    memset(lost.next_pk, 5, 32);
+    queue_keeper(f, &f->k[3], KQ_KEEPER_OP_LOST, &lost);
+    assert_int_equal(block(f), KQ_TX_UNAUTHORIZED);
+    struct kq_keeper_tx dm = {.msg = (const uint8_t *)"x", .msg_len = 1};
+    queue_keeper(f, &f->k[3], KQ_KEEPER_OP_DKG_MSG, &dm);
+    assert_int_equal(block(f), KQ_TX_UNAUTHORIZED);
     /* unknown key */
     struct kq_key_tx r = key_body("nope");
     queue_key(f, f->admin_sk, KQ_KEY_OP_ROTATE, &r);
@@ -911,6 +988,16 @@ static void test_authorization(void **state)
     r.t = 5;
     queue_key(f, f->admin_sk, KQ_KEY_OP_CREATE, &r);
     assert_int_equal(block(f), KQ_TX_INVALID);
+}
+
+/* A complaint of recipient `from` against dealer `against` in session s. */
+static void complaint(const struct kq_session_rec *s, uint32_t from, uint32_t against,
+                      uint8_t out[256], size_t *len)
+{
+    struct kq_dkg_msg m = {.type = KQ_DKG_MSG_COMPLAINT, .sender = from, .count = 1};
+    memcpy(m.session, s->id.b, 32);
+    m.idx[0] = against;
+    assert_int_equal(kq_dkg_msg_encode(&m, out, 256, len), KQ_OK);
 }
 
 static void test_dkg_message_rules(void **state)
@@ -945,11 +1032,40 @@ static void test_dkg_message_rules(void **state)
     assert_int_equal(f->res[0].status, KQ_TX_OK);
     assert_int_equal(f->res[queued].status, KQ_TX_EXISTS);
     assert_int_equal(f->res[queued + 1].status, KQ_TX_INVALID);
-    /* after the deal deadline, a deal is late */
-    while (f->height < s->deal_deadline)
+    /* a complaint before the deal deadline is outside its window */
+    uint32_t j = (uint32_t)index_of(s->keepers, s->n, f->k[0].id);
+    assert_true(j >= 1);
+    uint8_t cbuf[256];
+    struct kq_keeper_tx cm = {.session = s->id, .msg = cbuf};
+    complaint(s, j, j % s->n + 1, cbuf, &cm.msg_len);
+    queue_keeper(f, &f->k[0], KQ_KEEPER_OP_DKG_MSG, &cm);
+    assert_int_equal(block(f), KQ_TX_EXPIRED);
+    /* in the block at the deal deadline: a deal is late; complaints are in their window, once
+     * per sender, each from its own index */
+    while (f->height + 1 < s->deal_deadline)
         block(f);
     queue_keeper(f, &f->k[0], KQ_KEEPER_OP_DKG_MSG, &again);
-    assert_int_equal(block(f), KQ_TX_EXPIRED);
+    queue_keeper(f, &f->k[1], KQ_KEEPER_OP_DKG_MSG, &cm); /* keeper 1's complaint */
+    queue_keeper(f, &f->k[0], KQ_KEEPER_OP_DKG_MSG, &cm);
+    queue_keeper(f, &f->k[0], KQ_KEEPER_OP_DKG_MSG, &cm);
+    block(f);
+    assert_int_equal(f->height, s->deal_deadline);
+    assert_int_equal(f->res[0].status, KQ_TX_EXPIRED);
+    assert_int_equal(f->res[1].status, KQ_TX_INVALID);
+    assert_int_equal(f->res[2].status, KQ_TX_OK);
+    assert_int_equal(f->res[3].status, KQ_TX_EXISTS);
+    assert_int_equal(kq_keyreg_session(f->st, &v.session, s), KQ_OK);
+    assert_int_equal(s->complaints, 1);
+    /* a finished session takes no message; an unknown one is not found */
+    while (f->height <= s->justify_deadline)
+        block(f);
+    assert_int_equal(kq_keyreg_session(f->st, &v.session, s), KQ_OK);
+    assert_int_not_equal(s->state, KQ_SESSION_RUNNING);
+    queue_keeper(f, &f->k[0], KQ_KEEPER_OP_DKG_MSG, &again);
+    assert_int_equal(block(f), KQ_TX_CONFLICT);
+    again.session.b[0] ^= 1;
+    queue_keeper(f, &f->k[0], KQ_KEEPER_OP_DKG_MSG, &again);
+    assert_int_equal(block(f), KQ_TX_NOT_FOUND);
     free(copy);
     free(s);
 }
@@ -1043,6 +1159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_advance_during_session, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_keeper_removed, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_silent_and_failed, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_share, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_delete_and_min_version, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_usage_rotation, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_evidence, fx_setup, fx_teardown),
