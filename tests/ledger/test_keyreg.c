@@ -52,7 +52,19 @@ struct keeper {
     struct mach mach[MAX_MACH];
 };
 
+/* A recorded block (for replaying a run on a fresh state). */
+#define MAX_LOGGED 400
+struct logged {
+    uint64_t height, ms;
+    size_t n;
+    struct kq_tx_ref *txs; /* owned copies */
+    kq_hash root;          /* the state root after it */
+};
+
 struct fx {
+    bool logging;
+    size_t n_logged;
+    struct logged *log; /* MAX_LOGGED when logging */
     struct kq_genesis *g;
     struct kq_smt *st;
     kq_hash chain;
@@ -123,6 +135,12 @@ static int fx_teardown(void **state)
             kq_dkg_free(f->k[i].mach[j].m);
     for (size_t i = 0; i < f->n_txs; i++)
         free((void *)f->txs[i].data);
+    for (size_t i = 0; i < f->n_logged; i++) {
+        for (size_t j = 0; j < f->log[i].n; j++)
+            free((void *)f->log[i].txs[j].data);
+        free(f->log[i].txs);
+    }
+    free(f->log);
     kq_smt_unref(f->st);
     free(f->g);
     free(f);
@@ -176,8 +194,18 @@ static enum kq_tx_status block_ms(struct fx *f, uint64_t dt_ms)
     assert_int_equal(
         kq_state_apply_block(f->st, f->height, f->now_ms, f->txs, f->n_txs, &post, f->res), KQ_OK);
     enum kq_tx_status first = f->n_txs > 0 ? f->res[0].status : KQ_TX_OK;
-    for (size_t i = 0; i < f->n_txs; i++)
-        free((void *)f->txs[i].data);
+    if (f->logging) {
+        assert_true(f->n_logged < MAX_LOGGED);
+        struct logged *l = &f->log[f->n_logged++];
+        *l = (struct logged){.height = f->height, .ms = f->now_ms, .n = f->n_txs};
+        l->txs = calloc(f->n_txs ? f->n_txs : 1, sizeof *l->txs);
+        assert_non_null(l->txs);
+        memcpy(l->txs, f->txs, f->n_txs * sizeof *l->txs); /* takes the tx buffers */
+        kq_smt_root(post, &l->root);
+    } else {
+        for (size_t i = 0; i < f->n_txs; i++)
+            free((void *)f->txs[i].data);
+    }
     f->n_txs = 0;
     kq_smt_unref(f->st);
     f->st = post;
@@ -482,6 +510,26 @@ static void test_create(void **state)
     assert_int_equal(ix.count, 1);
 }
 
+/* Keeper k loses its store in epoch e: shares and machines gone, new X25519 keys for e and e + 1
+ * reported by a LOST transaction (queued). */
+static void lose_store(struct fx *f, struct keeper *k, uint64_t e)
+{
+    memset(k->held, 0, sizeof k->held);
+    for (size_t i = 0; i < MAX_MACH; i++) {
+        kq_dkg_free(k->mach[i].m);
+        k->mach[i] = (struct mach){0};
+    }
+    struct kq_keeper_tx lost = {.epoch = e};
+    uint8_t seed[32];
+    memset(seed, 0x77, sizeof seed);
+    assert_int_equal(crypto_box_seed_keypair(k->xpk[e], k->xsk[e], seed), 0);
+    memset(seed, 0x78, sizeof seed);
+    assert_int_equal(crypto_box_seed_keypair(k->xpk[e + 1], k->xsk[e + 1], seed), 0);
+    memcpy(lost.pk, k->xpk[e], 32);
+    memcpy(lost.next_pk, k->xpk[e + 1], 32);
+    queue_keeper(f, k, KQ_KEEPER_OP_LOST, &lost);
+}
+
 static void test_rotate_refresh_lost(void **state)
 {
     struct fx *f = *state;
@@ -522,20 +570,7 @@ static void test_rotate_refresh_lost(void **state)
 
     /* keeper 4 loses its store: new keys, a reshare gives it a new share; S unchanged */
     struct keeper *k4 = &f->k[3];
-    memset(k4->held, 0, sizeof k4->held);
-    for (size_t i = 0; i < MAX_MACH; i++) {
-        kq_dkg_free(k4->mach[i].m);
-        k4->mach[i] = (struct mach){0};
-    }
-    struct kq_keeper_tx lost = {.epoch = 2};
-    uint8_t seed[32];
-    memset(seed, 0x77, sizeof seed);
-    assert_int_equal(crypto_box_seed_keypair(k4->xpk[2], k4->xsk[2], seed), 0);
-    memset(seed, 0x78, sizeof seed);
-    assert_int_equal(crypto_box_seed_keypair(k4->xpk[3], k4->xsk[3], seed), 0);
-    memcpy(lost.pk, k4->xpk[2], 32);
-    memcpy(lost.next_pk, k4->xpk[3], 32);
-    queue_keeper(f, k4, KQ_KEEPER_OP_LOST, &lost);
+    lose_store(f, k4, 2);
     assert_int_equal(block(f), KQ_TX_OK);
     struct kq_keeper_rec kr;
     assert_int_equal(kq_keyreg_keeper(f->st, 4, &kr), KQ_OK);
@@ -1122,30 +1157,53 @@ static void test_codecs(void **state)
     assert_int_equal(kq_keyparams_check(&p), KQ_ERR_INVALID_ARG);
 }
 
-/* The same transactions give the same state on two independent runs (the DKG randomness is the
- * keepers' own: only the registry's decisions are compared, by their records). */
+/* The same blocks give the same states on two independent runs: a whole lifecycle (create,
+ * rotation, activation, refresh, a keeper's lost store and its reshare) recorded block by block,
+ * then replayed from a fresh genesis state with the root compared after every block. The DKG
+ * randomness is the keepers' own and is in the recorded messages; every registry decision
+ * (committees, sessions, finalization by transcript replay, epochs) must be reproduced. */
 static void test_determinism(void **state)
 {
     struct fx *f = *state;
-    publish_keys(f);
-    block(f);
-    struct kq_key_tx b = key_body("det");
-    queue_key(f, f->admin_sk, KQ_KEY_OP_CREATE, &b);
-    /* apply the same block to the same pre-state twice */
-    struct kq_smt *post1 = NULL, *post2 = NULL;
-    struct kq_tx_result r1[MAX_TXS], r2[MAX_TXS];
-    assert_int_equal(
-        kq_state_apply_block(f->st, f->height + 1, f->now_ms + 100, f->txs, f->n_txs, &post1, r1),
-        KQ_OK);
-    assert_int_equal(
-        kq_state_apply_block(f->st, f->height + 1, f->now_ms + 100, f->txs, f->n_txs, &post2, r2),
-        KQ_OK);
+    f->log = calloc(MAX_LOGGED, sizeof *f->log);
+    assert_non_null(f->log);
+    f->logging = true;
+    create_key(f, "det");
+    struct kq_key_tx b = key_body("det"), r = {0};
+    queue_key(f, f->admin_sk, KQ_KEY_OP_ROTATE, &b);
+    assert_int_equal(block(f), KQ_TX_OK);
+    struct vstate act = {"det", 2, KQ_KEYVER_ACTIVE};
+    assert_true(run_until(f, version_is, &act, 60));
+    queue_key(f, f->admin_sk, KQ_KEY_OP_REFRESH, &r);
+    assert_int_equal(block(f), KQ_TX_OK);
+    assert_true(run_until(f, no_sessions, NULL, 60));
+    lose_store(f, &f->k[2], 2);
+    assert_int_equal(block(f), KQ_TX_OK);
+    assert_true(run_until(f, no_sessions, NULL, 60));
+    check_sharing(f, "det", 1, 3);
+    f->logging = false;
+    assert_true(f->n_logged > 30);
+    struct kq_smt *st = NULL;
+    assert_int_equal(kq_state_genesis(f->g, &st), KQ_OK);
+    struct kq_tx_result *res = calloc(MAX_TXS, sizeof *res);
+    assert_non_null(res);
+    for (size_t i = 0; i < f->n_logged; i++) {
+        const struct logged *l = &f->log[i];
+        struct kq_smt *post = NULL;
+        assert_int_equal(kq_state_apply_block(st, l->height, l->ms, l->txs, l->n, &post, res),
+                         KQ_OK);
+        kq_hash root;
+        kq_smt_root(post, &root);
+        assert_true(kq_hash_eq(&root, &l->root));
+        kq_smt_unref(st);
+        st = post;
+    }
     kq_hash a, c;
-    kq_smt_root(post1, &a);
-    kq_smt_root(post2, &c);
+    kq_smt_root(st, &a);
+    kq_smt_root(f->st, &c);
     assert_true(kq_hash_eq(&a, &c));
-    kq_smt_unref(post1);
-    kq_smt_unref(post2);
+    free(res);
+    kq_smt_unref(st);
 }
 
 int main(void)
