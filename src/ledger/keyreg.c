@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "ledger/state.h"
+#include "ledger/keyreg_internal.h"
 
 #define DAY_MS (24ull * 3600 * 1000)
 
@@ -99,6 +100,7 @@ static void session_msg_path(char *out, const kq_hash *id, uint32_t i)
 #define PARAMS_KEY   "keyparams"
 #define EPOCH_KEY    "epoch"
 #define INDEX_KEY    "keys"
+#define DUE_KEY      "keys/due" /* the index's earliest next_due_ms: one small read per block */
 #define SESSIONS_KEY "dkg/active"
 
 /* ---- small codec helpers ---- */
@@ -771,6 +773,22 @@ enum kq_err kq_keyreg_epoch_key(const struct kq_smt *st, uint32_t node_id, uint6
     return KQ_OK;
 }
 
+enum kq_err kq_keyreg_next_due(const struct kq_smt *st, uint64_t *due_ms)
+{
+    const uint8_t *v;
+    size_t len;
+    struct kq_buf b;
+    *due_ms = UINT64_MAX;
+    enum kq_err err = get_raw(st, DUE_KEY, &v, &len);
+    if (err == KQ_ERR_NOT_FOUND)
+        return KQ_OK; /* no index yet: nothing is due */
+    KQ_GUARD(err);
+    kq_buf_reader(&b, v, len);
+    KQ_GUARD(get_version_byte(&b));
+    KQ_GUARD(kq_buf_get_u64(&b, due_ms));
+    return kq_buf_expect_end(&b);
+}
+
 enum kq_err kq_keyreg_index(const struct kq_smt *st, struct kq_key_index *ix)
 {
     const uint8_t *v;
@@ -900,7 +918,16 @@ enum kq_err kq_keyreg_put_index(struct kq_smt **cur, const struct kq_key_index *
     if (err == KQ_OK)
         err = put_rec(cur, INDEX_KEY, buf, len);
     free(buf);
-    return err;
+    KQ_GUARD(err);
+    uint64_t due = UINT64_MAX;
+    for (uint32_t i = 0; i < ix->count; i++)
+        due = ix->keys[i].next_due_ms < due ? ix->keys[i].next_due_ms : due;
+    uint8_t rec[1 + 8];
+    struct kq_buf b;
+    kq_buf_writer(&b, rec, sizeof rec);
+    KQ_GUARD(kq_buf_put_u8(&b, KQ_KEYREG_VERSION));
+    KQ_GUARD(kq_buf_put_u64(&b, due));
+    return put_rec(cur, DUE_KEY, rec, kq_buf_len(&b));
 }
 
 enum kq_err kq_keyreg_put_params(struct kq_smt **cur, const struct kq_keyparams *p)

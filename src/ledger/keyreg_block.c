@@ -743,6 +743,10 @@ static enum kq_err time_rule(struct kq_smt **cur, const struct kq_keyreg_ctx *c,
 
 static enum kq_err time_rules(struct kq_smt **cur, const struct kq_keyreg_ctx *c)
 {
+    uint64_t due;
+    KQ_GUARD(kq_keyreg_next_due(*cur, &due));
+    if (due > c->bft_ms)
+        return KQ_OK;
     struct kq_key_index *ix = malloc(sizeof *ix);
     KQ_ENSURE(ix != NULL, KQ_ERR_NOMEM);
     enum kq_err err = kq_keyreg_index(*cur, ix);

@@ -17,6 +17,11 @@ struct kq_pending_list {
 KQ_MUST_USE enum kq_err kq_keyreg_pending(const struct kq_smt *st, struct kq_pending_list *l);
 KQ_MUST_USE enum kq_err kq_keyreg_put_pending(struct kq_smt **cur, const struct kq_pending_list *l);
 
+/* "keys/due": the earliest next_due_ms of the "keys" index (written with it by
+ * kq_keyreg_put_index), so a block with no time rule due reads 9 bytes, not the index.
+ * UINT64_MAX when there is no index. */
+KQ_MUST_USE enum kq_err kq_keyreg_next_due(const struct kq_smt *st, uint64_t *due_ms);
+
 /* What a rule needs about the block. */
 struct kq_keyreg_ctx {
     kq_hash chain_id;
