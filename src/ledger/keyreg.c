@@ -778,10 +778,10 @@ enum kq_err kq_keyreg_next_due(const struct kq_smt *st, uint64_t *due_ms)
     const uint8_t *v;
     size_t len;
     struct kq_buf b;
-    *due_ms = UINT64_MAX;
+    *due_ms = 0;
     enum kq_err err = get_raw(st, DUE_KEY, &v, &len);
     if (err == KQ_ERR_NOT_FOUND)
-        return KQ_OK; /* no index yet: nothing is due */
+        return KQ_OK; /* unknown (no index yet, or a state written before it): read the index */
     KQ_GUARD(err);
     kq_buf_reader(&b, v, len);
     KQ_GUARD(get_version_byte(&b));

@@ -19,7 +19,7 @@ KQ_MUST_USE enum kq_err kq_keyreg_put_pending(struct kq_smt **cur, const struct 
 
 /* "keys/due": the earliest next_due_ms of the "keys" index (written with it by
  * kq_keyreg_put_index), so a block with no time rule due reads 9 bytes, not the index.
- * UINT64_MAX when there is no index. */
+ * 0 when the record is absent (the caller reads the index). */
 KQ_MUST_USE enum kq_err kq_keyreg_next_due(const struct kq_smt *st, uint64_t *due_ms);
 
 /* What a rule needs about the block. */
