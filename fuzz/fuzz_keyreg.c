@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "crypto/group.h"
 #include "ledger/keyreg.h"
 
 enum {
@@ -120,6 +121,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* Fills n points with the base point (every record's points must be valid). */
+static void base_points(uint8_t (*pts)[KQ_POINTBYTES], size_t count)
+{
+    static const uint8_t one[KQ_SCALARBYTES] = {1};
+    for (size_t i = 0; i < count; i++)
+        kq_pt_mul_base(pts[i], one);
+}
+
 /* One valid encoding per selector, made with the encoders. */
 size_t kq_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 {
@@ -197,6 +206,79 @@ size_t kq_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
         static const uint8_t msg[4] = {1, 1, 0, 0};
         err = kq_session_msg_encode(9, 1, msg, sizeof msg, o, cap - 1, &n);
         buf[0] = SEL_MSG;
+        break;
+    }
+    case 8: {
+        struct kq_sharing_rec *sh = calloc(1, sizeof *sh);
+        if (sh == NULL)
+            return 0;
+        *sh = (struct kq_sharing_rec){.epoch = 2, .n = 2, .t = 2, .keepers = {3, 1}};
+        base_points(sh->commits, 2);
+        base_points(sh->public_shares, 2);
+        err = kq_sharing_rec_encode(sh, o, cap - 1, &n);
+        free(sh);
+        buf[0] = SEL_SHARING;
+        break;
+    }
+    case 9: {
+        struct kq_session_rec *ss = calloc(1, sizeof *ss);
+        if (ss == NULL)
+            return 0;
+        strcpy(ss->name, "orders");
+        ss->version = 1;
+        ss->mode = KQ_DKG_RESHARE;
+        ss->state = KQ_SESSION_RUNNING;
+        ss->epoch = 3;
+        ss->n = ss->t = 2;
+        ss->keepers[0] = 1;
+        ss->keepers[1] = 4;
+        ss->old_epoch = 2;
+        ss->old_n = 3;
+        ss->old_t = 2;
+        ss->old_keepers[0] = 1, ss->old_keepers[1] = 2, ss->old_keepers[2] = 3;
+        memset(ss->pks, 5, sizeof ss->pks);
+        memset(ss->old_pks, 6, sizeof ss->old_pks);
+        base_points(ss->old_commits, 2);
+        ss->start_height = 10, ss->deal_deadline = 16, ss->complaint_deadline = 19;
+        ss->justify_deadline = 22, ss->msg_count = 2;
+        err = kq_session_rec_encode(ss, o, cap - 1, &n);
+        free(ss);
+        buf[0] = SEL_SESSION;
+        break;
+    }
+    case 10: {
+        static struct kq_session_list l = {.count = 2, .due = {19, 40}};
+        l.ids[0].b[0] = 1;
+        l.ids[1].b[0] = 2;
+        err = kq_session_list_encode(&l, o, cap - 1, &n);
+        buf[0] = SEL_LIST;
+        break;
+    }
+    case 11: {
+        struct kq_keeper_rec kr = {.node_id = 4, .faults = 1, .quarantined = true};
+        err = kq_keeper_rec_encode(&kr, o, cap - 1, &n);
+        buf[0] = SEL_KEEPER;
+        break;
+    }
+    case 12:
+    case 13:
+    case 14: {
+        static const uint8_t msg[40] = {1, 1};
+        uint16_t op = i == 12   ? KQ_KEEPER_OP_EPOCH_KEY
+                      : i == 13 ? KQ_KEEPER_OP_DKG_MSG
+                                : KQ_KEEPER_OP_LOST;
+        static struct kq_keeper_tx t;
+        t.epoch = 2;
+        memset(t.pk, 1, sizeof t.pk);
+        memset(t.next_pk, 2, sizeof t.next_pk);
+        t.msg = msg;
+        t.msg_len = sizeof msg;
+        if (cap < 3)
+            return 0;
+        buf[1] = (uint8_t)op;
+        err = kq_keeper_tx_encode(op, &t, buf + 2, cap - 2, &n);
+        buf[0] = SEL_KEEPER_TX;
+        n++;
         break;
     }
     default:

@@ -567,8 +567,10 @@ enum kq_err kq_session_list_encode(const struct kq_session_list *l, uint8_t *out
     KQ_ENSURE(l->count <= KQ_KEYREG_MAX_SESSIONS, KQ_ERR_LIMIT);
     KQ_GUARD(kq_buf_put_u8(&b, KQ_KEYREG_VERSION));
     KQ_GUARD(kq_buf_put_u16(&b, (uint16_t)l->count));
-    for (uint32_t i = 0; i < l->count; i++)
+    for (uint32_t i = 0; i < l->count; i++) {
         KQ_GUARD(kq_buf_put(&b, l->ids[i].b, KQ_HASH_BYTES));
+        KQ_GUARD(kq_buf_put_u64(&b, l->due[i]));
+    }
     return finish(&b, out_len);
 }
 
@@ -584,7 +586,8 @@ enum kq_err kq_session_list_decode(struct kq_session_list *l, const uint8_t *in,
     if (n > KQ_KEYREG_MAX_SESSIONS)
         return KQ_ERR_LIMIT;
     for (uint32_t i = 0; i < n; i++)
-        if ((err = kq_buf_get(&b, l->ids[i].b, KQ_HASH_BYTES)) != KQ_OK)
+        if ((err = kq_buf_get(&b, l->ids[i].b, KQ_HASH_BYTES)) != KQ_OK ||
+            (err = kq_buf_get_u64(&b, &l->due[i])) != KQ_OK)
             return err;
     if ((err = kq_buf_expect_end(&b)) != KQ_OK)
         return err;
@@ -900,9 +903,12 @@ enum kq_err kq_keyreg_put_session_msg(struct kq_smt **cur, const kq_hash *id, ui
     return put_rec(cur, path, buf, n);
 }
 
+#define SESSION_LIST_MAX (3 + KQ_KEYREG_MAX_SESSIONS * (KQ_HASH_BYTES + 8))
+KQ_STATIC_ASSERT(SESSION_LIST_MAX <= KQ_LEDGER_MAX_VALUE_BYTES, "a full running list is one value");
+
 enum kq_err kq_keyreg_put_sessions(struct kq_smt **cur, const struct kq_session_list *l)
 {
-    uint8_t buf[3 + KQ_KEYREG_MAX_SESSIONS * KQ_HASH_BYTES];
+    uint8_t buf[SESSION_LIST_MAX];
     size_t len;
     KQ_GUARD(kq_session_list_encode(l, buf, sizeof buf, &len));
     return put_rec(cur, SESSIONS_KEY, buf, len);

@@ -181,10 +181,13 @@ struct kq_session_msg {
     size_t len;
     uint8_t bytes[KQ_DKG_MAX_MSG_BYTES];
 };
-/* "dkg/active": ids of the sessions running, in start order (at most KQ_KEYREG_MAX_SESSIONS). */
+/* "dkg/active": ids of the sessions running, in start order (at most KQ_KEYREG_MAX_SESSIONS),
+ * each with its complaint deadline: the first height at which it can finalize, so the end of a
+ * block reads only the session records that may be due. */
 struct kq_session_list {
     uint32_t count;
     kq_hash ids[KQ_KEYREG_MAX_SESSIONS];
+    uint64_t due[KQ_KEYREG_MAX_SESSIONS];
 };
 
 /* "keeper/<node id>": the state machine's view of a keeper. */

@@ -212,14 +212,15 @@ static void session_id(const struct kq_keyreg_ctx *c, const char *name, uint32_t
     kq_hasher_final(&h, id);
 }
 
-static enum kq_err list_add(struct kq_smt **cur, const kq_hash *id, bool *full)
+static enum kq_err list_add(struct kq_smt **cur, const kq_hash *id, uint64_t due, bool *full)
 {
     struct kq_session_list *l = malloc(sizeof *l);
     KQ_ENSURE(l != NULL, KQ_ERR_NOMEM);
     enum kq_err err = kq_keyreg_sessions(*cur, l);
     *full = err == KQ_OK && l->count >= KQ_KEYREG_MAX_SESSIONS;
     if (err == KQ_OK && !*full) {
-        l->ids[l->count++] = *id;
+        l->ids[l->count] = *id;
+        l->due[l->count++] = due;
         err = kq_keyreg_put_sessions(cur, l);
     }
     free(l);
@@ -234,8 +235,10 @@ static enum kq_err list_remove(struct kq_smt **cur, const kq_hash *id)
     if (err == KQ_OK) {
         uint32_t w = 0;
         for (uint32_t i = 0; i < l->count; i++)
-            if (!kq_hash_eq(&l->ids[i], id))
-                l->ids[w++] = l->ids[i];
+            if (!kq_hash_eq(&l->ids[i], id)) {
+                l->ids[w] = l->ids[i];
+                l->due[w++] = l->due[i];
+            }
         l->count = w;
         err = kq_keyreg_put_sessions(cur, l);
     }
@@ -254,7 +257,7 @@ static enum kq_err session_open(struct kq_smt **cur, const struct kq_keyreg_ctx 
     s->complaint_deadline = s->deal_deadline + c->params.dkg_complaint_blocks;
     s->justify_deadline = s->complaint_deadline + c->params.dkg_justify_blocks;
     bool full = false;
-    KQ_GUARD(list_add(cur, &s->id, &full));
+    KQ_GUARD(list_add(cur, &s->id, s->complaint_deadline, &full));
     *started = !full;
     return full ? KQ_OK : kq_keyreg_put_session(cur, s);
 }
@@ -657,7 +660,8 @@ static enum kq_err finalize_sessions(struct kq_smt **cur, const struct kq_keyreg
     enum kq_err err = kq_keyreg_sessions(*cur, l);
     for (uint32_t i = 0; err == KQ_OK && i < l->count; i++) {
         bool removed;
-        err = finalize_one(cur, c, &l->ids[i], &removed);
+        if (c->height >= l->due[i]) /* none finalizes before its complaint deadline */
+            err = finalize_one(cur, c, &l->ids[i], &removed);
     }
     free(l);
     return err;

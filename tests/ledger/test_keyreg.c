@@ -1150,6 +1150,26 @@ static void test_codecs(void **state)
                      KQ_OK);
     struct kq_keeper_tx ktd;
     assert_int_equal(kq_keeper_tx_decode(KQ_KEEPER_OP_EPOCH_KEY, &ktd, buf, len), KQ_ERR_FORMAT);
+    /* a full running-session list is one state value */
+    struct kq_session_list *l = calloc(1, sizeof *l), *ld = calloc(1, sizeof *ld);
+    assert_non_null(l);
+    assert_non_null(ld);
+    for (uint32_t i = 0; i < KQ_KEYREG_MAX_SESSIONS; i++) {
+        l->ids[i].b[0] = (uint8_t)i;
+        l->ids[i].b[1] = (uint8_t)(i >> 8);
+        l->due[i] = 1000 + i;
+    }
+    l->count = KQ_KEYREG_MAX_SESSIONS;
+    struct kq_smt *st = kq_smt_new();
+    assert_non_null(st);
+    assert_int_equal(kq_keyreg_put_sessions(&st, l), KQ_OK);
+    assert_int_equal(kq_keyreg_sessions(st, ld), KQ_OK);
+    assert_memory_equal(ld, l, sizeof *l);
+    l->count++;
+    assert_int_equal(kq_keyreg_put_sessions(&st, l), KQ_ERR_LIMIT);
+    kq_smt_unref(st);
+    free(l);
+    free(ld);
     struct kq_keyparams p;
     kq_keyparams_default(&p);
     assert_int_equal(kq_keyparams_check(&p), KQ_OK);
