@@ -311,6 +311,8 @@ static void step_once(struct kq_core_host *h, const struct kq_event *ev)
     enum kq_err err = h->ops->step(h->state, ev, h->acts);
     if (err == KQ_OK) {
         execute(h);
+        /* payloads may hold secrets (a reply's data key or plaintext): gone once delivered */
+        kq_wipe(h->acts->arena, h->acts->used);
     } else if (ev->kind == KQ_EV_REQUEST) { /* a refused request is answered with the reason */
         struct kq_action refusal = {
             .kind = KQ_ACT_REPLY, .request_id = ev->request_id, .reply_status = err};
@@ -338,6 +340,8 @@ static void host_deliver(struct kq_core_host *h, const struct kq_event *ev)
         h->n_pending--;
         if (!h->rt->stopping)
             step_once(h, &p.ev);
+        if (p.payload != NULL)
+            kq_wipe(p.payload, p.ev.payload_len); /* a request can carry a plaintext */
         free(p.payload);
     }
 }
